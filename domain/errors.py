@@ -1,0 +1,336 @@
+"""Domain errors with stable codes.
+
+Each error has a ``code`` that never changes once published (clients and the HTTP edge map on
+it), a message meant for people, and a ``context`` dict of primitives. Messages and context never
+carry personal data: ids and enum values only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- Generic -------------------------------------------------------------------------------
+
+
+class InvalidValue(DomainError):
+    """A command argument is malformed or out of range."""
+
+    code = "invalid_value"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+    def __init__(self, kind: str, id: object) -> None:  # noqa: A002 - ids are the vocabulary here
+        super().__init__(f"{kind} {id} not found", kind=kind, id=str(id))
+
+
+class ConcurrencyConflict(DomainError):
+    """Another command changed the aggregate first."""
+
+    code = "concurrency_conflict"
+
+    def __init__(self, aggregate_id: object, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f"aggregate {aggregate_id} is at version {actual}, not {expected}",
+            aggregate_id=str(aggregate_id),
+            expected_version=expected,
+            actual_version=actual,
+        )
+
+
+# --- Time -----------------------------------------------------------------------------------
+
+
+class OccurredInFuture(DomainError):
+    code = "occurred_in_future"
+
+    def __init__(self, limit_minutes: int) -> None:
+        super().__init__(
+            f"occurred_at may be at most {limit_minutes} minutes in the future",
+            limit_minutes=limit_minutes,
+        )
+
+
+class OccurredBeforePrevious(DomainError):
+    code = "occurred_before_previous_event"
+
+    def __init__(self, previous: str) -> None:
+        super().__init__(
+            f"occurred_at is earlier than the previous event of this record ({previous})",
+            previous=previous,
+        )
+
+
+# --- Identity and duties --------------------------------------------------------------------
+
+
+class StaffDeactivated(DomainError):
+    code = "staff_deactivated"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(f"staff member {staff_id} is deactivated", staff_id=str(staff_id))
+
+
+class NotPermitted(DomainError):
+    """The acting role has no duty that covers this command."""
+
+    code = "not_permitted"
+
+    def __init__(self, role: str, duty: str) -> None:
+        super().__init__(f"role {role} may not {duty}", role=role, duty=duty)
+
+
+class CannotHoldCustomers(DomainError):
+    code = "cannot_hold_customers"
+
+    def __init__(self, staff_id: object, role: str) -> None:
+        super().__init__(
+            f"staff member {staff_id} ({role}) cannot hold customers",
+            staff_id=str(staff_id),
+            role=role,
+        )
+
+
+# --- Customer -------------------------------------------------------------------------------
+
+
+class CustomerIsLost(DomainError):
+    code = "customer_lost"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(
+            f"customer {customer_id} is marked lost; reactivate first", customer_id=str(customer_id)
+        )
+
+
+class CustomerNotLost(DomainError):
+    code = "customer_not_lost"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(f"customer {customer_id} is not marked lost", customer_id=str(customer_id))
+
+
+class ShowingNotFound(NotFound):
+    code = "showing_not_found"
+
+    def __init__(self, showing_id: object) -> None:
+        super().__init__("showing", showing_id)
+
+
+class ShowingNotOpen(DomainError):
+    """The showing already took place, was cancelled or was missed."""
+
+    code = "showing_not_open"
+
+    def __init__(self, showing_id: object, status: str) -> None:
+        super().__init__(
+            f"showing {showing_id} is {status}", showing_id=str(showing_id), status=status
+        )
+
+
+class ShowingNotConducted(DomainError):
+    code = "showing_not_conducted"
+
+    def __init__(self, showing_id: object, status: str) -> None:
+        super().__init__(
+            f"showing {showing_id} did not take place (it is {status})",
+            showing_id=str(showing_id),
+            status=status,
+        )
+
+
+class FeedbackAlreadyRecorded(DomainError):
+    code = "feedback_already_recorded"
+
+    def __init__(self, showing_id: object) -> None:
+        super().__init__(
+            f"feedback for showing {showing_id} is already recorded", showing_id=str(showing_id)
+        )
+
+
+class ListingNotShowable(DomainError):
+    code = "listing_not_showable"
+
+    def __init__(self, listing_id: object, status: str) -> None:
+        super().__init__(
+            f"listing {listing_id} is {status} and cannot be shown",
+            listing_id=str(listing_id),
+            status=status,
+        )
+
+
+class RequestNotFound(NotFound):
+    code = "request_not_found"
+
+    def __init__(self, request_id: object) -> None:
+        super().__init__("request", request_id)
+
+
+class RequestAlreadyAnswered(DomainError):
+    code = "request_already_answered"
+
+    def __init__(self, request_id: object) -> None:
+        super().__init__(f"request {request_id} already has a response", request_id=str(request_id))
+
+
+class ComplaintNotFound(NotFound):
+    code = "complaint_not_found"
+
+    def __init__(self, complaint_id: object) -> None:
+        super().__init__("complaint", complaint_id)
+
+
+class ComplaintAlreadyResolved(DomainError):
+    code = "complaint_already_resolved"
+
+    def __init__(self, complaint_id: object) -> None:
+        super().__init__(
+            f"complaint {complaint_id} is already resolved", complaint_id=str(complaint_id)
+        )
+
+
+class ReturnVisitNotFound(NotFound):
+    code = "return_visit_not_found"
+
+    def __init__(self, visit_id: object) -> None:
+        super().__init__("return visit", visit_id)
+
+
+class ReturnVisitAlreadyCompleted(DomainError):
+    code = "return_visit_already_completed"
+
+    def __init__(self, visit_id: object) -> None:
+        super().__init__(f"return visit {visit_id} is already completed", visit_id=str(visit_id))
+
+
+class AlreadyAssigned(DomainError):
+    code = "already_assigned"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(
+            f"the customer is already assigned to {staff_id}", staff_id=str(staff_id)
+        )
+
+
+# --- Listing --------------------------------------------------------------------------------
+
+
+class ListingNotAvailable(DomainError):
+    code = "listing_not_available"
+
+    def __init__(self, listing_id: object, status: str) -> None:
+        super().__init__(
+            f"listing {listing_id} is {status}", listing_id=str(listing_id), status=status
+        )
+
+
+class ListingHasOpenDeal(DomainError):
+    code = "listing_has_open_deal"
+
+    def __init__(self, listing_id: object, deal_id: object) -> None:
+        super().__init__(
+            f"listing {listing_id} already has open deal {deal_id}",
+            listing_id=str(listing_id),
+            deal_id=str(deal_id),
+        )
+
+
+class DealNotOnListing(DomainError):
+    code = "deal_not_on_listing"
+
+    def __init__(self, listing_id: object, deal_id: object) -> None:
+        super().__init__(
+            f"deal {deal_id} is not the open deal of listing {listing_id}",
+            listing_id=str(listing_id),
+            deal_id=str(deal_id),
+        )
+
+
+# --- Deal -----------------------------------------------------------------------------------
+
+
+class InvalidDealTransition(DomainError):
+    """A deal command arrived in a status where the manual does not allow it."""
+
+    code = "invalid_deal_transition"
+
+    def __init__(self, deal_id: object, action: str, status: str, needs: str) -> None:
+        super().__init__(
+            f"cannot {action} deal {deal_id}: it is {status}, it must be {needs}",
+            deal_id=str(deal_id),
+            action=action,
+            status=status,
+        )
+
+
+class SelfApproval(DomainError):
+    """签约审核 is a two-person rule: the drafter cannot review their own draft."""
+
+    code = "self_approval"
+
+    def __init__(self, deal_id: object) -> None:
+        super().__init__(
+            f"deal {deal_id} was drafted by the reviewer; another sales manager must review it",
+            deal_id=str(deal_id),
+        )
+
+
+class DocumentNotRequired(DomainError):
+    code = "document_not_required"
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"document {kind} was not required for this deal", kind=kind)
+
+
+class DocumentNotReceived(DomainError):
+    code = "document_not_received"
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"document {kind} has not been received", kind=kind)
+
+
+class DocumentsIncomplete(DomainError):
+    code = "documents_incomplete"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            f"documents not yet verified: {', '.join(sorted(missing))}", missing=sorted(missing)
+        )
+
+
+class FundsIncomplete(DomainError):
+    code = "funds_incomplete"
+
+    def __init__(self, paid: int, price: int) -> None:
+        super().__init__(
+            f"payments total {paid} of a price of {price}; settle when fully paid",
+            paid=paid,
+            price=price,
+        )
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+class StaffAlreadyDeactivated(DomainError):
+    code = "staff_already_deactivated"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(f"staff member {staff_id} is already deactivated", staff_id=str(staff_id))

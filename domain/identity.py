@@ -1,0 +1,92 @@
+"""Who acts: roles of the manual (职责划分), their duties, and the acting identity of a command.
+
+The HTTP layer decides which *records* a caller may touch; this module is the domain's backstop
+that decides which *kinds of work* a role does at all (a compliance officer never records a
+showing, only a sales manager reviews a contract), so a bug at the edge cannot make the record
+say something the manual forbids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from domain.errors import NotPermitted
+
+
+class Role(StrEnum):
+    SALES_MANAGER = "sales_manager"  # 销售经理
+    PROPERTY_CONSULTANT = "property_consultant"  # 置业顾问
+    CUSTOMER_MANAGER = "customer_manager"  # 客户经理
+    CUSTOMER_SERVICE = "customer_service"  # 客服专员
+    COMPLIANCE_OFFICER = "compliance_officer"
+    ARCHIVIST = "archivist"
+    ADMINISTRATOR = "administrator"
+    SYSTEM = "system"  # automations and bootstrap; never a staff member's role
+
+
+STAFF_ROLES = frozenset(Role) - {Role.SYSTEM}
+
+# Roles that can be the assigned holder of a customer relationship.
+HOLDS_CUSTOMERS = frozenset({Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER})
+
+
+class Duty(StrEnum):
+    RECEIVE_CUSTOMERS = "receive customers"
+    MAINTAIN_CUSTOMERS = "maintain customer records"
+    SHOW_LISTINGS = "schedule and conduct showings"
+    SERVE_REQUESTS = "handle requests and complaints"
+    FOLLOW_UP = "do return visits and surveys"
+    REASSIGN = "reassign customers"
+    MANAGE_LISTINGS = "manage listings"
+    HANDLE_DEALS = "handle deals"
+    REVIEW_DEALS = "review contracts"
+    MANAGE_STAFF = "manage staff"
+
+
+_S, _C, _M, _CS = (
+    Role.SALES_MANAGER,
+    Role.PROPERTY_CONSULTANT,
+    Role.CUSTOMER_MANAGER,
+    Role.CUSTOMER_SERVICE,
+)
+
+DUTIES: dict[Duty, frozenset[Role]] = {
+    Duty.RECEIVE_CUSTOMERS: frozenset({_C, _M, _S}),
+    Duty.MAINTAIN_CUSTOMERS: frozenset({_C, _M, _CS, _S}),
+    Duty.SHOW_LISTINGS: frozenset({_C, _S}),
+    Duty.SERVE_REQUESTS: frozenset({_C, _M, _CS, _S}),
+    Duty.FOLLOW_UP: frozenset({_M, _CS, _S}),
+    Duty.REASSIGN: frozenset({_S}),
+    Duty.MANAGE_LISTINGS: frozenset({_C, _S}),
+    Duty.HANDLE_DEALS: frozenset({_C, _S}),
+    Duty.REVIEW_DEALS: frozenset({_S}),
+    Duty.MANAGE_STAFF: frozenset({_S, Role.ADMINISTRATOR}),
+}
+
+SYSTEM_ACTOR_ID = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The acting identity stamped on every event: who, in which role, for whom, and why."""
+
+    id: uuid.UUID
+    role: Role
+    on_behalf_of: uuid.UUID | None = None
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def require(self, duty: Duty) -> None:
+        if self.role is Role.SYSTEM:
+            return
+        if self.role not in DUTIES[duty]:
+            raise NotPermitted(self.role.value, duty.value)
+
+    @classmethod
+    def system(cls, correlation_id: str | None = None) -> Actor:
+        return cls(
+            id=SYSTEM_ACTOR_ID,
+            role=Role.SYSTEM,
+            correlation_id=correlation_id or uuid.uuid4().hex,
+        )

@@ -1,0 +1,578 @@
+"""The one Application: every aggregate is saved through it, so there is one log and one order.
+
+Command methods take primitives plus the acting identity (``Acting``) and return a
+``CommandResult`` of ids and the new version. Library errors never escape: a missing aggregate
+becomes ``NotFound``, a lost race becomes ``ConcurrencyConflict``. A command called without an
+expected version reloads, re-checks its rules and retries a lost race up to three times.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment
+
+from domain.customer import Customer
+from domain.customer_values import DealMilestone
+from domain.deal import Deal
+from domain.errors import ConcurrencyConflict, InvalidValue, NotFound
+from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
+from domain.listing import Listing
+from domain.staff import StaffMember
+from service import views
+from service.settings import Settings, load_settings
+
+MAX_RETRIES = 3
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who is calling: a staff member's id (or the system), and the request's correlation id."""
+
+    staff_id: str | uuid.UUID
+    correlation_id: str | None = None
+    on_behalf_of: str | uuid.UUID | None = None
+
+    @classmethod
+    def system(cls, correlation_id: str | None = None) -> Acting:
+        return cls(staff_id=SYSTEM_ACTOR_ID, correlation_id=correlation_id)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    id: str
+    version: int
+    entity_id: str | None = None  # e.g. the new showing, request or payment
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "entity_id": self.entity_id}
+
+
+def as_uuid(value: str | uuid.UUID, field: str = "id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidValue(field, "is not a valid id") from None
+
+
+class RealtyLedger(Application[uuid.UUID]):
+    name = "Realty"  # table realty_events
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        super().__init__(env=self.settings.library_env())
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:  # type: ignore[override]
+        # Only our translated settings, never os.environ (see service.settings).
+        return Environment(name, dict(env or {}))
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: str | uuid.UUID, version: int | None = None) -> A:
+        kind = views.KINDS.get(cls, cls.__name__.lower())
+        agg_id = as_uuid(aggregate_id, f"{kind}_id")
+        try:
+            aggregate = self.repository.get(agg_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(kind, agg_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(kind, agg_id)
+        return aggregate
+
+    def _actor(self, acting: Acting) -> Actor:
+        correlation_id = acting.correlation_id or uuid.uuid4().hex
+        staff_id = as_uuid(acting.staff_id, "actor")
+        if staff_id == SYSTEM_ACTOR_ID:
+            return Actor.system(correlation_id)
+        try:
+            staff = self._get(StaffMember, staff_id)
+        except NotFound:
+            raise NotFound("staff member", staff_id) from None
+        on_behalf = None if acting.on_behalf_of is None else as_uuid(acting.on_behalf_of, "on_behalf_of")
+        return staff.acting_as(correlation_id, on_behalf)
+
+    def _run(
+        self,
+        acting: Acting,
+        cls: type[A],
+        aggregate_id: str | uuid.UUID,
+        expected_version: int | None,
+        work: Callable[[A, Actor], tuple[Iterable[Any], str | None]],
+    ) -> CommandResult:
+        """Load, check, apply ``work``, save atomically; retry a lost race if no version was expected.
+
+        ``work`` returns the other aggregates it changed (saved in the same transaction) and the
+        id of any entity it created.
+        """
+        attempts = 1 if expected_version is not None else 1 + MAX_RETRIES
+        for attempt in range(attempts):
+            actor = self._actor(acting)
+            aggregate: Any = self._get(cls, aggregate_id)
+            if expected_version is not None and aggregate.version != expected_version:
+                raise ConcurrencyConflict(aggregate.id, expected_version, aggregate.version)
+            read_version = aggregate.version
+            others, entity_id = work(aggregate, actor)
+            try:
+                self.save(aggregate, *others)
+            except IntegrityError:
+                if attempt + 1 < attempts:
+                    continue
+                current: Any = self._get(cls, aggregate_id)
+                raise ConcurrencyConflict(
+                    aggregate.id, expected_version or read_version, current.version
+                ) from None
+            return CommandResult(str(aggregate.id), aggregate.version, entity_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _create(self, aggregate: Any, *others: Any) -> CommandResult:
+        try:
+            self.save(aggregate, *others)
+        except IntegrityError:
+            # A new aggregate has a fresh id, so only the others can have moved on.
+            raise ConcurrencyConflict(aggregate.id, None, None) from None
+        return CommandResult(str(aggregate.id), aggregate.version)
+
+    def _customer_command(
+        self,
+        acting: Acting,
+        customer_id: str | uuid.UUID,
+        expected_version: int | None,
+        call: Callable[[Customer, Actor], Any],
+    ) -> CommandResult:
+        def work(customer: Customer, actor: Actor) -> tuple[list[Any], str | None]:
+            created = call(customer, actor)
+            return [], None if created is None else str(created)
+
+        return self._run(acting, Customer, customer_id, expected_version, work)
+
+    # --- staff -----------------------------------------------------------------------------
+
+    def register_staff(
+        self, acting: Acting, *, name: str, role: str, team: str, occurred_at: datetime | None = None
+    ) -> CommandResult:
+        actor = self._actor(acting)
+        return self._create(
+            StaffMember.register(name=name, role=role, team=team, actor=actor, occurred_at=occurred_at)
+        )
+
+    def _staff_command(
+        self,
+        acting: Acting,
+        staff_id: str | uuid.UUID,
+        expected_version: int | None,
+        call: Callable[[StaffMember, Actor], None],
+    ) -> CommandResult:
+        def work(staff: StaffMember, actor: Actor) -> tuple[list[Any], None]:
+            call(staff, actor)
+            return [], None
+
+        return self._run(acting, StaffMember, staff_id, expected_version, work)
+
+    def change_staff_role(self, acting: Acting, staff_id: str, *, role: str, team: str | None = None,
+                          expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.change_role(
+            role=role, team=team, actor=a, occurred_at=occurred_at))
+
+    def record_training(self, acting: Acting, staff_id: str, *, course: str, score: int,
+                        expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.complete_training(
+            course=course, score=score, actor=a, occurred_at=occurred_at))
+
+    def record_assessment(self, acting: Acting, staff_id: str, *, period: str, score: int,
+                          expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.record_assessment(
+            period=period, score=score, actor=a, occurred_at=occurred_at))
+
+    def award_incentive(self, acting: Acting, staff_id: str, *, kind: str, amount: int, reason: str,
+                        expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.award_incentive(
+            kind=kind, amount=amount, reason=reason, actor=a, occurred_at=occurred_at))
+
+    def deactivate_staff(self, acting: Acting, staff_id: str, *, reason: str,
+                         expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.deactivate(
+            reason=reason, actor=a, occurred_at=occurred_at))
+
+    # --- listings --------------------------------------------------------------------------
+
+    def list_property(
+        self,
+        acting: Acting,
+        *,
+        district: str,
+        address: str,
+        area: float,
+        rooms: int,
+        price: int,
+        property_right_status: str,
+        tenure_years: int,
+        mortgage_eligible: bool,
+        occurred_at: datetime | None = None,
+    ) -> CommandResult:
+        actor = self._actor(acting)
+        listing = Listing.list(
+            district=district, address=address, area=area, rooms=rooms, price=price,
+            property_right_status=property_right_status, tenure_years=tenure_years,
+            mortgage_eligible=mortgage_eligible, actor=actor, occurred_at=occurred_at,
+        )
+        return self._create(listing)
+
+    def _listing_command(self, acting: Acting, listing_id: str, expected_version: int | None,
+                         call: Callable[[Listing, Actor], None]) -> CommandResult:
+        def work(listing: Listing, actor: Actor) -> tuple[list[Any], None]:
+            call(listing, actor)
+            return [], None
+
+        return self._run(acting, Listing, listing_id, expected_version, work)
+
+    def change_listing_price(self, acting: Acting, listing_id: str, *, new_price: int, reason: str,
+                             expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._listing_command(acting, listing_id, expected_version, lambda li, a: li.change_price(
+            new_price=new_price, reason=reason, actor=a, occurred_at=occurred_at))
+
+    def withdraw_listing(self, acting: Acting, listing_id: str, *, reason: str,
+                         expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._listing_command(acting, listing_id, expected_version, lambda li, a: li.withdraw(
+            reason=reason, actor=a, occurred_at=occurred_at))
+
+    # --- customers -------------------------------------------------------------------------
+
+    def receive_customer(
+        self,
+        acting: Acting,
+        *,
+        channel: str,
+        reception_started_at: datetime,
+        reception_ended_at: datetime,
+        assigned_to: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> CommandResult:
+        actor = self._actor(acting)
+        assignee = self._get(StaffMember, assigned_to or actor.id)
+        assignee.acting_as(actor.correlation_id)  # refuses a deactivated assignee
+        customer = Customer.receive(
+            channel=channel, assigned_to=assignee.id, assignee_role=assignee.role_enum,
+            team=assignee.team, reception_started_at=reception_started_at,
+            reception_ended_at=reception_ended_at, actor=actor, occurred_at=occurred_at,
+        )
+        return self._create(customer)
+
+    def record_personal_details(self, acting: Acting, customer_id: str, *, name: str, phone: str,
+                                id_number: str | None = None, expected_version: int | None = None,
+                                occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.record_personal_details(
+            name=name, phone=phone, id_number=id_number, actor=a, occurred_at=occurred_at))
+
+    def correct_contact_details(self, acting: Acting, customer_id: str, *, reason: str, name: str | None = None,
+                                phone: str | None = None, id_number: str | None = None,
+                                expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.correct_contact_details(
+            reason=reason, name=name, phone=phone, id_number=id_number, actor=a, occurred_at=occurred_at))
+
+    def record_needs(self, acting: Acting, customer_id: str, *, budget_min: int, budget_max: int,
+                     area_min: float, area_max: float, rooms: int, districts: list[str], purpose: str,
+                     payment_method: str, qualification: str, expected_version: int | None = None,
+                     occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.record_needs(
+            budget_min=budget_min, budget_max=budget_max, area_min=area_min, area_max=area_max, rooms=rooms,
+            districts=districts, purpose=purpose, payment_method=payment_method,
+            qualification=qualification, actor=a, occurred_at=occurred_at))
+
+    def shortlist_listings(self, acting: Acting, customer_id: str, *, matches: list[tuple[str, int]],
+                           expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        def call(customer: Customer, actor: Actor) -> None:
+            checked = []
+            for listing_id, score in matches:
+                self._get(Listing, listing_id)  # a shortlist names real listings
+                checked.append((as_uuid(listing_id, "listing_id"), score))
+            customer.shortlist_listings(matches=checked, actor=actor, occurred_at=occurred_at)
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def schedule_showing(self, acting: Acting, customer_id: str, *, listing_id: str, scheduled_for: datetime,
+                         expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        def call(customer: Customer, actor: Actor) -> uuid.UUID:
+            listing = self._get(Listing, listing_id)
+            return customer.schedule_showing(listing_id=listing.id, listing_status=listing.status,
+                                             scheduled_for=scheduled_for, actor=actor, occurred_at=occurred_at)
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def reschedule_showing(self, acting: Acting, customer_id: str, *, showing_id: str, scheduled_for: datetime,
+                           reason: str, expected_version: int | None = None,
+                           occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.reschedule_showing(
+            showing_id=as_uuid(showing_id, "showing_id"), scheduled_for=scheduled_for, reason=reason, actor=a,
+            occurred_at=occurred_at))
+
+    def conduct_showing(self, acting: Acting, customer_id: str, *, showing_id: str, topics_explained: list[str],
+                        expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.conduct_showing(
+            showing_id=as_uuid(showing_id, "showing_id"), topics_explained=topics_explained, actor=a,
+            occurred_at=occurred_at))
+
+    def cancel_showing(self, acting: Acting, customer_id: str, *, showing_id: str, reason: str,
+                       expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.cancel_showing(
+            showing_id=as_uuid(showing_id, "showing_id"), reason=reason, actor=a, occurred_at=occurred_at))
+
+    def record_no_show(self, acting: Acting, customer_id: str, *, showing_id: str,
+                       expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.record_no_show(
+            showing_id=as_uuid(showing_id, "showing_id"), actor=a, occurred_at=occurred_at))
+
+    def record_feedback(self, acting: Acting, customer_id: str, *, showing_id: str, interest: int,
+                        objections: list[str], expected_version: int | None = None,
+                        occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.record_feedback(
+            showing_id=as_uuid(showing_id, "showing_id"), interest=interest, objections=objections, actor=a,
+            occurred_at=occurred_at))
+
+    def raise_request(self, acting: Acting, customer_id: str, *, subject: str,
+                      expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.raise_request(
+            subject=subject, actor=a, occurred_at=occurred_at))
+
+    def respond_to_request(self, acting: Acting, customer_id: str, *, request_id: str, response: str,
+                           expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.respond_to_request(
+            request_id=as_uuid(request_id, "request_id"), response=response, actor=a, occurred_at=occurred_at))
+
+    def file_complaint(self, acting: Acting, customer_id: str, *, category: str, severity: str, description: str,
+                       expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.file_complaint(
+            category=category, severity=severity, description=description, actor=a, occurred_at=occurred_at))
+
+    def acknowledge_complaint(self, acting: Acting, customer_id: str, *, complaint_id: str,
+                              expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.acknowledge_complaint(
+            complaint_id=as_uuid(complaint_id, "complaint_id"), actor=a, occurred_at=occurred_at))
+
+    def escalate_complaint(self, acting: Acting, customer_id: str, *, complaint_id: str, escalated_to: str,
+                           reason: str, expected_version: int | None = None,
+                           occurred_at: datetime | None = None) -> CommandResult:
+        def call(customer: Customer, actor: Actor) -> None:
+            target = self._get(StaffMember, escalated_to)
+            target.acting_as(actor.correlation_id)  # escalate only to someone who can act
+            customer.escalate_complaint(complaint_id=as_uuid(complaint_id, "complaint_id"), escalated_to=target.id,
+                                        reason=reason, actor=actor, occurred_at=occurred_at)
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def resolve_complaint(self, acting: Acting, customer_id: str, *, complaint_id: str, resolution: str,
+                          expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.resolve_complaint(
+            complaint_id=as_uuid(complaint_id, "complaint_id"), resolution=resolution, actor=a,
+            occurred_at=occurred_at))
+
+    def schedule_return_visit(self, acting: Acting, customer_id: str, *, due_at: datetime, purpose: str,
+                              expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.schedule_return_visit(
+            due_at=due_at, purpose=purpose, actor=a, occurred_at=occurred_at))
+
+    def complete_return_visit(self, acting: Acting, customer_id: str, *, visit_id: str, summary: str,
+                              expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.complete_return_visit(
+            visit_id=as_uuid(visit_id, "visit_id"), summary=summary, actor=a, occurred_at=occurred_at))
+
+    def answer_survey(self, acting: Acting, customer_id: str, *, scores: dict[str, int], comment: str | None = None,
+                      expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.answer_survey(
+            scores=scores, comment=comment, actor=a, occurred_at=occurred_at))
+
+    def reassign_customer(self, acting: Acting, customer_id: str, *, to_staff: str, reason: str,
+                          expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        def call(customer: Customer, actor: Actor) -> None:
+            target = self._get(StaffMember, to_staff)
+            customer.reassign(to_staff=target.id, to_role=target.role_enum, to_active=target.active,
+                              to_team=target.team, reason=reason, actor=actor, occurred_at=occurred_at)
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def mark_customer_lost(self, acting: Acting, customer_id: str, *, reason: str, note: str | None = None,
+                           expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.mark_lost(
+            reason=reason, note=note, actor=a, occurred_at=occurred_at))
+
+    def reactivate_customer(self, acting: Acting, customer_id: str, *, reason: str,
+                            expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.reactivate(
+            reason=reason, actor=a, occurred_at=occurred_at))
+
+    # --- deals (each saved with the listing and customer it moves, in one transaction) ------
+
+    def draft_deal(self, acting: Acting, *, customer_id: str, listing_id: str, price: int, terms: str,
+                   occurred_at: datetime | None = None) -> CommandResult:
+        for attempt in range(1 + MAX_RETRIES):
+            actor = self._actor(acting)
+            customer = self._get(Customer, customer_id)
+            listing = self._get(Listing, listing_id)
+            deal = Deal.draft(customer_id=customer.id, listing_id=listing.id, price=price, terms=terms,
+                              actor=actor, occurred_at=occurred_at)
+            when = deal.last_occurred_at
+            listing.open_deal(deal_id=deal.id, actor=actor, occurred_at=when)
+            customer.reach_deal_milestone(deal_id=deal.id, milestone=DealMilestone.DRAFTED, actor=actor,
+                                          occurred_at=when)
+            try:
+                return self._create(deal, listing, customer)
+            except ConcurrencyConflict:
+                if attempt == MAX_RETRIES:
+                    current = self._get(Listing, listing_id)
+                    raise ConcurrencyConflict(listing.id, listing.version - 1, current.version) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _deal_command(
+        self,
+        acting: Acting,
+        deal_id: str,
+        expected_version: int | None,
+        call: Callable[[Deal, Actor], Any],
+        *,
+        listing_move: Callable[[Listing, Deal, Actor, datetime], None] | None = None,
+        milestone: DealMilestone | None = None,
+    ) -> CommandResult:
+        def work(deal: Deal, actor: Actor) -> tuple[list[Any], str | None]:
+            created = call(deal, actor)
+            when = deal.last_occurred_at
+            assert when is not None
+            others: list[Any] = []
+            if listing_move is not None:
+                listing = self._get(Listing, deal.listing_id)
+                listing_move(listing, deal, actor, when)
+                others.append(listing)
+            if milestone is not None:
+                customer = self._get(Customer, deal.customer_id)
+                customer.reach_deal_milestone(deal_id=deal.id, milestone=milestone, actor=actor, occurred_at=when)
+                others.append(customer)
+            return others, None if created is None else str(created)
+
+        return self._run(acting, Deal, deal_id, expected_version, work)
+
+    def submit_deal_for_review(self, acting: Acting, deal_id: str, *, expected_version: int | None = None,
+                               occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.submit_for_review(
+            actor=a, occurred_at=occurred_at))
+
+    def approve_deal(self, acting: Acting, deal_id: str, *, note: str | None = None,
+                     expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.approve(
+            note=note, actor=a, occurred_at=occurred_at))
+
+    def reject_deal(self, acting: Acting, deal_id: str, *, reason: str, expected_version: int | None = None,
+                    occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.reject(
+            reason=reason, actor=a, occurred_at=occurred_at))
+
+    def sign_deal(self, acting: Acting, deal_id: str, *, contract_number: str,
+                  expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(
+            acting, deal_id, expected_version,
+            lambda d, a: d.sign(contract_number=contract_number, actor=a, occurred_at=occurred_at),
+            listing_move=lambda li, d, a, t: li.reserve(deal_id=d.id, actor=a, occurred_at=t),
+            milestone=DealMilestone.SIGNED,
+        )
+
+    def require_deal_documents(self, acting: Acting, deal_id: str, *, kinds: list[str],
+                               expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.require_documents(
+            kinds=kinds, actor=a, occurred_at=occurred_at))
+
+    def receive_deal_document(self, acting: Acting, deal_id: str, *, kind: str,
+                              expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.receive_document(
+            kind=kind, actor=a, occurred_at=occurred_at))
+
+    def verify_deal_document(self, acting: Acting, deal_id: str, *, kind: str,
+                             expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.verify_document(
+            kind=kind, actor=a, occurred_at=occurred_at))
+
+    def record_payment(self, acting: Acting, deal_id: str, *, kind: str, amount: int, payer_account: str,
+                       expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(acting, deal_id, expected_version, lambda d, a: d.record_payment(
+            kind=kind, amount=amount, payer_account=payer_account, actor=a, occurred_at=occurred_at))
+
+    def settle_funds(self, acting: Acting, deal_id: str, *, expected_version: int | None = None,
+                     occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(
+            acting, deal_id, expected_version,
+            lambda d, a: d.settle_funds(actor=a, occurred_at=occurred_at),
+            listing_move=lambda li, d, a, t: li.mark_sold(deal_id=d.id, price=d.price, actor=a, occurred_at=t),
+        )
+
+    def confirm_handover(self, acting: Acting, deal_id: str, *, note: str | None = None,
+                         expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(
+            acting, deal_id, expected_version,
+            lambda d, a: d.confirm_handover(note=note, actor=a, occurred_at=occurred_at),
+            milestone=DealMilestone.HANDED_OVER,
+        )
+
+    def close_deal(self, acting: Acting, deal_id: str, *, expected_version: int | None = None,
+                   occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(
+            acting, deal_id, expected_version,
+            lambda d, a: d.close(actor=a, occurred_at=occurred_at),
+            milestone=DealMilestone.CLOSED,
+        )
+
+    def cancel_deal(self, acting: Acting, deal_id: str, *, reason: str, expected_version: int | None = None,
+                    occurred_at: datetime | None = None) -> CommandResult:
+        return self._deal_command(
+            acting, deal_id, expected_version,
+            lambda d, a: d.cancel(reason=reason, actor=a, occurred_at=occurred_at),
+            listing_move=lambda li, d, a, t: li.release(deal_id=d.id, reason="deal cancelled", actor=a,
+                                                        occurred_at=t),
+            milestone=DealMilestone.CANCELLED,
+        )
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def state(self, aggregate_id: str | uuid.UUID, *, version: int | None = None,
+              at: datetime | None = None) -> dict[str, Any]:
+        """Current state of any aggregate; or as of a version; or as recorded at a point in time."""
+        if version is not None and at is not None:
+            raise InvalidValue("as_of", "give a version or a time, not both")
+        if at is not None:
+            if at.tzinfo is None:
+                raise InvalidValue("at", "must include a time zone offset")
+            version = self._version_at(aggregate_id, at)
+        if version is not None and version < 1:
+            raise InvalidValue("version", "must be 1 or more")
+        aggregate = self._get(object, aggregate_id, version=version)
+        if version is not None and aggregate.version != version:
+            raise NotFound("version", f"{aggregate_id}@{version}")
+        return views.describe(aggregate)
+
+    def history(self, aggregate_id: str | uuid.UUID) -> list[dict[str, Any]]:
+        agg_id = as_uuid(aggregate_id)
+        events = [views.describe_event(e) for e in self.events.get(agg_id)]
+        if not events:
+            raise NotFound("record", agg_id)
+        return events
+
+    def _version_at(self, aggregate_id: str | uuid.UUID, at: datetime) -> int:
+        agg_id = as_uuid(aggregate_id)
+        version = None
+        for event in self.events.get(agg_id):
+            if event.timestamp > at:
+                break
+            version = event.originator_version
+        if version is None:
+            raise NotFound("record at that time", agg_id)
+        return version
+
+    def staff_member(self, staff_id: str | uuid.UUID) -> dict[str, Any]:
+        return views.describe(self._get(StaffMember, staff_id))
+
+    def event_count(self) -> int:
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,131 @@
+"""Settings, validated at start, and their translation into the library's environment.
+
+``REALTY_DATABASE_URL`` chooses the store: ``sqlite:///relative/path``, ``sqlite:////absolute``
+or ``postgresql://user:password@host:port/dbname``. This module is the only place that knows the
+eventsourcing library's environment variable names; the application never reads ``os.environ``
+for persistence settings, so a stray ``POSTGRES_ENABLE_DB_FUNCTIONS`` (which would let
+subscribers miss events) cannot leak in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///var/realty.sqlite3"
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message says which and why, without secrets."""
+
+
+@dataclass(frozen=True)
+class Database:
+    backend: Literal["sqlite", "postgres"]
+    path: Path | None = None  # sqlite
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+
+    def describe(self) -> str:
+        """Where the store is, safe to print (no password)."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.path}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+def parse_database_url(url: str) -> Database:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        raw = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not raw or raw == ":memory:":
+            raise ValueError(
+                "a sqlite URL needs a file path: sqlite:///relative/path or sqlite:////absolute/path"
+            )
+        return Database(backend="sqlite", path=Path(unquote(raw)))
+    if parts.scheme in ("postgresql", "postgres"):
+        dbname = parts.path.lstrip("/")
+        if not parts.hostname or not dbname:
+            raise ValueError("a postgresql URL needs a host and a database: postgresql://user@host:5432/db")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ValueError("the postgresql URL has an invalid port") from None
+        return Database(
+            backend="postgres",
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            dbname=unquote(dbname),
+        )
+    raise ValueError(
+        f"unsupported scheme {parts.scheme or '(none)'!r}: use sqlite:///path or postgresql://user@host/db"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REALTY_", extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL)
+    # Connection pool per process (PostgreSQL); the library opens it eagerly.
+    pool_size: int = Field(default=5, ge=1, le=100)
+    pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Seconds a writer waits for the log's table lock before giving up.
+    lock_timeout: int = Field(default=10, ge=0, le=600)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parse_database_url(value)
+        return value
+
+    @property
+    def database(self) -> Database:
+        return parse_database_url(self.database_url)
+
+    def library_env(self) -> dict[str, str]:
+        """The eventsourcing environment for these settings (the one translation point)."""
+        db = self.database
+        env = {"AGGREGATE_CACHE_MAXSIZE": ""}  # no cache: every command re-reads the record
+        if db.backend == "sqlite":
+            assert db.path is not None
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.sqlite",
+                SQLITE_DBNAME=str(db.path),
+                SQLITE_LOCK_TIMEOUT=str(self.lock_timeout),
+            )
+        else:
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_DBNAME=db.dbname,
+                POSTGRES_HOST=db.host,
+                POSTGRES_PORT=str(db.port),
+                POSTGRES_USER=db.user,
+                POSTGRES_PASSWORD=db.password,
+                POSTGRES_POOL_SIZE=str(self.pool_size),
+                POSTGRES_MAX_OVERFLOW=str(self.pool_max_overflow),
+                POSTGRES_LOCK_TIMEOUT=str(self.lock_timeout),
+                POSTGRES_CONNECT_TIMEOUT="10",
+                POSTGRES_PRE_PING="y",
+            )
+        return env
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and overrides), or a SettingsError naming the bad field."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = "REALTY_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
