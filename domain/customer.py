@@ -368,7 +368,8 @@ class Customer(Recordable, Aggregate):
             return v.Stage.TRANSACTION
         if v.DealMilestone.DRAFTED in milestones:
             return v.Stage.SIGNING
-        if self.needs or self.shortlist or self.showings:
+        # A cancelled deal leaves the customer matching again, never back at reception.
+        if self.needs or self.shortlist or self.showings or self.deals:
             return v.Stage.MATCHING
         return v.Stage.RECEPTION
 
@@ -819,7 +820,7 @@ class Customer(Recordable, Aggregate):
             occurred_at,
             from_staff=self.assigned_to,
             to_staff=to_staff,
-            team=to_team,
+            team=require_text("team", to_team, 100),
             reason=require_choice("reason", reason, v.ReassignmentReason),
         )
 

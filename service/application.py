@@ -8,6 +8,8 @@ expected version reloads, re-checks its rules and retries a lost race up to thre
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,14 @@ from service.settings import Settings, load_settings
 
 MAX_RETRIES = 3
 A = TypeVar("A")
+
+# The event that creates each kind of record, for counting records without loading them.
+_CREATION_TOPICS = {
+    Customer.Received.TOPIC: "customers",
+    Listing.Listed.TOPIC: "listings",
+    Deal.Drafted.TOPIC: "deals",
+    StaffMember.Registered.TOPIC: "staff",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class RealtyLedger(Application[uuid.UUID]):
 
     def _get(self, cls: type[A], aggregate_id: str | uuid.UUID, version: int | None = None) -> A:
         kind = views.KINDS.get(cls, cls.__name__.lower())
-        agg_id = as_uuid(aggregate_id, f"{kind}_id")
+        agg_id = as_uuid(aggregate_id, "id" if cls is object else f"{kind.replace(' ', '_')}_id")
         try:
             aggregate = self.repository.get(agg_id, version=version)
         except AggregateNotFoundError:
@@ -125,6 +135,8 @@ class RealtyLedger(Application[uuid.UUID]):
                 self.save(aggregate, *others)
             except IntegrityError:
                 if attempt + 1 < attempts:
+                    # Jittered back-off, so racing writers do not collide again in lockstep.
+                    time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - not crypto
                     continue
                 current: Any = self._get(cls, aggregate_id)
                 raise ConcurrencyConflict(
@@ -574,5 +586,36 @@ class RealtyLedger(Application[uuid.UUID]):
     def staff_member(self, staff_id: str | uuid.UUID) -> dict[str, Any]:
         return views.describe(self._get(StaffMember, staff_id))
 
-    def event_count(self) -> int:
+    def log_head(self) -> int:
+        """Notification id of the newest event (0 for an empty log); cheap, unlike a count."""
         return self.recorder.max_notification_id() or 0
+
+    def event_count(self) -> int:
+        """Events in the log. Not ``log_head()``: PostgreSQL sequences leave gaps on rollback."""
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        if self.settings.database.backend == "sqlite":
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - our own table name
+                return int(cursor.fetchone()[0])
+        from psycopg.sql import SQL, Identifier
+
+        with recorder.datastore.get_connection() as conn:
+            row = conn.execute(
+                SQL("SELECT COUNT(*) AS n FROM {}.{}").format(
+                    Identifier(recorder.datastore.schema), Identifier(table)
+                )
+            ).fetchone()
+            return int(row["n"])
+
+    def count_by_kind(self, page: int = 5000) -> dict[str, int]:
+        """Records of each kind, counted from the log's creation events (no aggregate is loaded)."""
+        counts = dict.fromkeys(_CREATION_TOPICS.values(), 0)
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start=start, limit=page, topics=list(_CREATION_TOPICS))
+            for notification in batch:
+                counts[_CREATION_TOPICS[notification.topic]] += 1
+            if len(batch) < page:
+                return counts
+            start = batch[-1].id + 1

@@ -1,0 +1,32 @@
+"""Which event fields hold personal information (PIPL), across the whole model.
+
+Each event class declares its own ``PERSONAL_FIELDS``; this module gathers them so that
+redaction, encryption and crypto-shredding all work from the same declaration.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.listing import Listing
+from domain.recording import RecordedEvent
+from domain.staff import StaffMember
+
+AGGREGATES = (Customer, Deal, Listing, StaffMember)
+
+
+def event_classes() -> list[type[RecordedEvent]]:
+    """Every concrete event class of the model, once each."""
+    seen: dict[str, type[RecordedEvent]] = {}
+    for aggregate in AGGREGATES:
+        for name, value in vars(aggregate).items():
+            if isinstance(value, type) and issubclass(value, RecordedEvent) and name != "Event":
+                seen[value.TOPIC] = value  # type: ignore[attr-defined]
+    return list(seen.values())
+
+
+@functools.cache
+def personal_field_names() -> frozenset[str]:
+    return frozenset(f for cls in event_classes() for f in cls.PERSONAL_FIELDS)

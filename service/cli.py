@@ -1,0 +1,332 @@
+"""``realty``: the command line of the ledger.
+
+Errors are one line on stderr and a non-zero exit (2 for bad input or a broken rule, 1 for
+anything else); ``--debug`` shows the traceback. Personal data is masked in printed records
+unless ``--reveal`` is given: the terminal is often shared or recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from domain.errors import DomainError
+from service.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 1 unless told otherwise."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    return load_settings(**overrides)
+
+
+def _open(settings: Settings) -> Any:
+    """Open the ledger, creating the SQLite directory and the tables if needed."""
+    from service.application import RealtyLedger
+
+    db = settings.database
+    if db.backend == "sqlite":
+        assert db.path is not None
+        db.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return RealtyLedger(settings)
+    except Exception as e:  # the library raises OSError / psycopg errors when the store is unreachable
+        if isinstance(e, DomainError):
+            raise
+        raise CliError(f"cannot open the store at {db.describe()}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    app = _open(settings)
+    try:
+        print(f"store ready at {settings.database.describe()} ({app.event_count()} events)")
+    finally:
+        app.close()
+    return EXIT_OK
+
+
+def _load_demo_with_progress(app: Any, customers: int, seed: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from service.demo import load_demo
+
+    with Progress(
+        TextColumn("demo data"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task("customers", total=customers)
+        return load_demo(app, customers=customers, seed=seed, progress=lambda k: bar.update(task, completed=k))
+
+
+def _print_demo_summary(summary: Any) -> None:
+    print(
+        f"demo loaded: {summary.customers} customers, {summary.listings} listings, {summary.staff} staff, "
+        f"{summary.events} events in {summary.seconds:.1f} s"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.customers < 1 or args.customers > 1_000_000:
+        raise CliError("--customers must be between 1 and 1000000", EXIT_USAGE)
+    settings = _settings(args)
+    app = _open(settings)
+    try:
+        if args.if_empty and app.log_head() > 0:
+            print(f"store at {settings.database.describe()} already has {app.event_count()} events; demo not loaded")
+            return EXIT_OK
+        _print_demo_summary(_load_demo_with_progress(app, args.customers, args.seed))
+    finally:
+        app.close()
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: initialise, load the demo on first run, print what is there and where to look."""
+    settings = _settings(args)
+    app = _open(settings)
+    try:
+        if app.log_head() == 0:
+            print(f"first run: loading demo data into {settings.database.describe()}")
+            summary = _load_demo_with_progress(app, args.customers, args.seed)
+            _print_demo_summary(summary)
+            _write_showcase(settings, summary)
+        _print_summary(app, settings)
+    finally:
+        app.close()
+    return EXIT_OK
+
+
+def _showcase_path(settings: Settings) -> Path | None:
+    db = settings.database
+    return db.path.parent / "demo-showcase.json" if db.backend == "sqlite" and db.path else None
+
+
+def _write_showcase(settings: Settings, summary: Any) -> None:
+    path = _showcase_path(settings)
+    if path is not None:
+        path.write_text(json.dumps(summary.showcase, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _print_summary(app: Any, settings: Settings) -> None:
+    from rich.table import Table
+
+    counts = app.count_by_kind()
+    table = Table(title=f"Realty Ledger at {settings.database.describe()}")
+    table.add_column("record")
+    table.add_column("count", justify="right")
+    for kind, count in sorted(counts.items()):
+        table.add_row(kind, str(count))
+    table.add_row("events (the log)", str(app.event_count()))
+    console = _console()
+    console.print(table)
+    path = _showcase_path(settings)
+    if path is not None and path.exists():
+        showcase = json.loads(path.read_text(encoding="utf-8"))
+        console.print(f"Showcase records (from {path}):")
+        for label, record_id in showcase.items():
+            console.print(f"  {label:<28} realty customer show {record_id}")
+    console.print("Try: realty customer show ID  ·  realty customer show ID --history  ·  realty --help")
+
+
+def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from service.redaction import redact
+
+        at = _parse_time(args.at) if args.at else None
+        app = _open(_settings(args))
+        try:
+            state = app.state(args.id, version=args.version, at=at)
+            if state["kind"] != _KIND_OF_COMMAND[kind]:
+                raise CliError(f"{args.id} is a {state['kind']}, not a {kind}", EXIT_USAGE)
+            history = app.history(args.id) if args.history else None
+        finally:
+            app.close()
+        if not args.reveal:
+            state = redact(state)
+            history = None if history is None else [redact(e) for e in history]
+        if args.json:
+            print(json.dumps({"state": state, "history": history}, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        _print_record(state, history)
+        return EXIT_OK
+
+    return run
+
+
+_KIND_OF_COMMAND = {"customer": "customer", "deal": "deal", "listing": "listing", "staff": "staff"}
+
+
+def _print_record(state: dict[str, Any], history: list[dict[str, Any]] | None) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"{state['kind']} {state['id']} (version {state['version']})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in state.items():
+        if key in ("id", "kind"):
+            continue
+        text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+        table.add_row(key, text if len(text) < 400 else text[:397] + "...")
+    console.print(table)
+    if history is not None:
+        events = Table(title="history")
+        for column in ("v", "event", "occurred at", "recorded at", "actor", "role", "data"):
+            events.add_column(column)
+        for e in history:
+            events.add_row(
+                str(e["version"]),
+                e["name"],
+                e["occurred_at"][:19],
+                e["recorded_at"][:19],
+                e["actor_id"][:8],
+                e["actor_role"],
+                json.dumps(e["data"], ensure_ascii=False)[:120],
+            )
+        console.print(events)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--at {text!r} is not an ISO 8601 date-time", EXIT_USAGE) from None
+    if value.tzinfo is None:
+        raise CliError("--at needs a time zone offset, e.g. 2026-05-01T12:00:00+08:00", EXIT_USAGE)
+    return value
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    app = _open(settings)
+    try:
+        _print_summary(app, settings)
+    finally:
+        app.close()
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every other bad input
+        self.exit(EXIT_USAGE, f"realty: error: {message} (see realty --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="realty",
+        description="Realty Ledger: the system of record of the sales-service process.",
+        epilog="The store is chosen by REALTY_DATABASE_URL (default sqlite:///var/realty.sqlite3).",
+    )
+    parser.add_argument("--database-url", help="override REALTY_DATABASE_URL for this command")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("init", help="create the store (tables, and the SQLite file and folder)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("demo", help="load deterministic, realistic demo data (a year of history)")
+    p.add_argument("--customers", type=int, default=200, help="number of customers (default 200)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed; the same seed tells the same story")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the store already has events")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="the main job: init, demo data on first run, summary")
+    p.add_argument("--customers", type=int, default=200, help="demo customers on first run (default 200)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("summary", help="what the store holds")
+    p.set_defaults(func=cmd_summary)
+
+    for kind, help_text in (
+        ("customer", "customers (客户)"),
+        ("deal", "deals (交易)"),
+        ("listing", "listings (房源)"),
+        ("staff", "staff members"),
+    ):
+        group = sub.add_parser(kind, help=help_text)
+        actions = group.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+        actions.required = True
+        show = actions.add_parser("show", help=f"show a {kind}'s state, optionally its history or an earlier state")
+        show.add_argument("id", help=f"the {kind} id")
+        show.add_argument("--history", action="store_true", help="also print every event with who, when and why")
+        when = show.add_mutually_exclusive_group()
+        when.add_argument("--version", type=int, help="the state as of this version")
+        when.add_argument("--at", help="the state as recorded at this time (ISO 8601 with offset)")
+        show.add_argument("--json", action="store_true", help="print JSON")
+        show.add_argument("--reveal", action="store_true", help="show personal data unmasked")
+        show.set_defaults(func=cmd_show(kind))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        return int(args.func(args))
+    except SettingsError as e:
+        return _fail(args, e, str(e), EXIT_USAGE)
+    except DomainError as e:
+        return _fail(args, e, f"{e.code}: {e.message}", EXIT_USAGE)
+    except CliError as e:
+        return _fail(args, e, str(e), e.exit_code)
+    except KeyboardInterrupt:
+        print(f"\nrealty: interrupted after {time.monotonic() - started:.1f} s", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        return _fail(args, e, f"unexpected {type(e).__name__}: {_first_line(e)}", EXIT_FAILURE)
+
+
+def _fail(args: argparse.Namespace, e: BaseException, message: str, code: int) -> int:
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exception(e)
+    print(f"realty: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Shared fixtures: one scenario body runs on a real SQLite file and on a real PostgreSQL.
+
+PostgreSQL comes from ``REALTY_TEST_DATABASE_URL`` or ``postgresql://postgres@127.0.0.1:5432/test``.
+When it does not answer, its tests are skipped with a one-line reason, except under
+``REALTY_REQUIRE_POSTGRES=1`` (CI), where that is a failure. Tests share the database and keep
+apart by using fresh ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.application import Acting, RealtyLedger
+from service.settings import load_settings
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("REALTY_TEST_DATABASE_URL") or DEFAULT_PG_URL
+
+
+@functools.cache
+def postgres_unavailable_reason() -> str | None:
+    url = postgres_url()
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"PostgreSQL at {load_settings(database_url=url).database.describe()} did not answer: {first_line}"
+    return None
+
+
+def require_postgres() -> str:
+    reason = postgres_unavailable_reason()
+    if reason:
+        if os.environ.get("REALTY_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REALTY_REQUIRE_POSTGRES=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return postgres_url()
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return require_postgres()
+    return f"sqlite:///{tmp_path / 'realty.sqlite3'}"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[RealtyLedger]:
+    ledger = RealtyLedger(load_settings(database_url=database_url))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team of one of each role, registered through the application, as ``Acting`` identities."""
+
+    name: str
+    manager: Acting
+    second_manager: Acting
+    consultant: Acting
+    second_consultant: Acting
+    customer_manager: Acting
+    service: Acting
+    compliance: Acting
+    archivist: Acting
+    admin: Acting
+
+    def id(self, member: Acting) -> str:
+        return str(member.staff_id)
+
+
+def register_team(app: RealtyLedger, name: str = "浦东一组") -> Team:
+    system = Acting.system()
+
+    def add(person: str, role: str) -> Acting:
+        return Acting(app.register_staff(system, name=person, role=role, team=name).id)
+
+    return Team(
+        name=name,
+        manager=add("王建国", "sales_manager"),
+        second_manager=add("陈丽华", "sales_manager"),
+        consultant=add("张伟", "property_consultant"),
+        second_consultant=add("刘洋", "property_consultant"),
+        customer_manager=add("李娜", "customer_manager"),
+        service=add("赵敏", "customer_service"),
+        compliance=add("孙强", "compliance_officer"),
+        archivist=add("周静", "archivist"),
+        admin=add("吴刚", "administrator"),
+    )
+
+
+@pytest.fixture
+def team(app: RealtyLedger) -> Team:
+    return register_team(app)

@@ -1,0 +1,37 @@
+"""The application takes its persistence settings only from ours, never from stray variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.application import RealtyLedger
+from service.settings import load_settings
+from tests.conftest import require_postgres
+
+
+@pytest.mark.postgres
+def test_a_stray_enable_db_functions_variable_cannot_reach_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = require_postgres()
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.popo")
+    app = RealtyLedger(load_settings(database_url=url))
+    try:
+        datastore = app.recorder.datastore  # type: ignore[attr-defined]
+        assert datastore.enable_db_functions is False
+        assert type(app.recorder).__module__ == "eventsourcing.postgres"
+    finally:
+        app.close()
+
+
+def test_the_sqlite_store_is_a_real_file(database_url: str) -> None:
+    app = RealtyLedger(load_settings(database_url=database_url))
+    try:
+        module = type(app.recorder).__module__
+        settings = load_settings(database_url=database_url)
+        if settings.database.backend == "sqlite":
+            assert module == "eventsourcing.sqlite"
+            assert settings.database.path is not None and settings.database.path.exists()
+        else:
+            assert module == "eventsourcing.postgres"
+    finally:
+        app.close()
