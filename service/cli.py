@@ -167,7 +167,7 @@ def _print_summary(app: Any, settings: Settings) -> None:
 
 def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from service.redaction import redact
+        from service.redaction import redact_event, redact_state
 
         at = _parse_time(args.at) if args.at else None
         app = _open(_settings(args))
@@ -179,8 +179,8 @@ def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
         finally:
             app.close()
         if not args.reveal:
-            state = redact(state)
-            history = None if history is None else [redact(e) for e in history]
+            state = redact_state(state)
+            history = None if history is None else [redact_event(e) for e in history]
         if args.json:
             print(json.dumps({"state": state, "history": history}, ensure_ascii=False, indent=2))
             return EXIT_OK

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from domain.personal_data import personal_field_names
+from domain.personal_data import event_classes, personal_field_names
 
 
 def mask(value: Any) -> Any:
@@ -19,11 +20,23 @@ def mask(value: Any) -> Any:
     return text[:1] + "*" * (len(text) - 5) + text[-4:]
 
 
-def redact(data: Any) -> Any:
-    """A copy of ``data`` with every personal field (at any depth) masked."""
+def redact_state(data: Any) -> Any:
+    """A copy of a record's state with every personal field (at any depth) masked."""
     fields = personal_field_names()
     if isinstance(data, dict):
-        return {k: mask(v) if k in fields else redact(v) for k, v in data.items()}
+        return {k: mask(v) if k in fields else redact_state(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [redact(v) for v in data]
+        return [redact_state(v) for v in data]
     return data
+
+
+@functools.cache
+def _personal_fields_by_topic() -> dict[str, frozenset[str]]:
+    return {cls.TOPIC: frozenset(cls.PERSONAL_FIELDS) for cls in event_classes()}  # type: ignore[attr-defined]
+
+
+def redact_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A copy of one history entry with the personal fields its event declares masked."""
+    fields = _personal_fields_by_topic().get(event["event"], frozenset())
+    data = {k: mask(v) if k in fields else v for k, v in event["data"].items()}
+    return {**event, "data": data}

@@ -1,0 +1,21 @@
+"""Run the installed ``realty`` console script as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REALTY = Path(sys.executable).parent / "realty"
+
+
+def realty(*args: str, database_url: str | None = None, timeout: float = 600, cwd: Path | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env["COLUMNS"] = "200"  # wide enough that rich does not wrap ids
+    if database_url:
+        env["REALTY_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [str(REALTY), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
+    )

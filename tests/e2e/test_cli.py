@@ -1,0 +1,108 @@
+"""The command line as a user meets it: real processes, real stores, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.application import RealtyLedger
+from service.settings import load_settings
+from tests.conftest import register_team
+from tests.e2e.cli import realty
+from tests.integration.scenarios import list_flat, match, receive
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("realty: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_the_commands() -> None:
+    result = realty("--help")
+    assert result.returncode == 0
+    for command in ("init", "demo", "run", "summary", "customer", "deal", "listing", "staff"):
+        assert command in result.stdout
+
+
+def test_init_creates_the_sqlite_store_and_its_folder(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "store.sqlite3"
+    result = realty("init", database_url=f"sqlite:///{db}")
+    assert result.returncode == 0, result.stderr
+    assert db.exists()
+    assert "0 events" in result.stdout
+
+
+def test_a_bad_database_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    assert_one_line_error(realty("init", database_url="mysql://root@localhost/x"), 2,
+                          "REALTY_DATABASE_URL", "unsupported scheme")
+
+
+def test_an_unreachable_postgres_is_one_line_and_exit_1() -> None:
+    result = realty("init", database_url="postgresql://postgres@127.0.0.1:1/nothing", timeout=120)
+    assert_one_line_error(result, 1, "cannot open the store at postgresql://postgres@127.0.0.1:1/nothing")
+
+
+def test_an_unknown_command_or_option_is_exit_2() -> None:
+    result = realty("customer", "dance")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = realty("--debug", "customer", "show", "nope", database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "realty: error: invalid_value: id: is not a valid id"
+
+
+@pytest.fixture
+def stored_customer(database_url: str) -> tuple[str, str]:
+    app = RealtyLedger(load_settings(database_url=database_url))
+    try:
+        team = register_team(app)
+        listing = list_flat(app, team.consultant)
+        customer = receive(app, team)
+        match(app, team, customer, listing)
+    finally:
+        app.close()
+    return database_url, customer
+
+
+def test_customer_show_masks_personal_data_unless_revealed(stored_customer: tuple[str, str]) -> None:
+    url, customer = stored_customer
+    masked = realty("customer", "show", customer, "--history", "--json", database_url=url)
+    assert masked.returncode == 0, masked.stderr
+    data = json.loads(masked.stdout)
+    assert data["state"]["stage"] == "matching"
+    assert data["state"]["phone"] == "1******8000"
+    assert "13800138000" not in masked.stdout and "赵雅琴" not in masked.stdout
+    assert [e["name"] for e in data["history"]][:2] == ["Customer.Received", "Customer.PersonalDetailsRecorded"]
+
+    revealed = realty("customer", "show", customer, "--json", "--reveal", database_url=url)
+    assert json.loads(revealed.stdout)["state"]["phone"] == "13800138000"
+
+
+def test_customer_show_as_of_a_version_and_as_a_table(stored_customer: tuple[str, str]) -> None:
+    url, customer = stored_customer
+    earlier = realty("customer", "show", customer, "--version", "1", "--json", database_url=url)
+    assert json.loads(earlier.stdout)["state"]["stage"] == "reception"
+    table = realty("customer", "show", customer, "--history", database_url=url)
+    assert table.returncode == 0
+    assert "Customer.ShowingConducted" in table.stdout
+    assert "matching" in table.stdout
+
+
+def test_show_refuses_a_record_of_another_kind_and_unknown_ids(stored_customer: tuple[str, str]) -> None:
+    url, customer = stored_customer
+    assert_one_line_error(realty("deal", "show", customer, database_url=url), 2, "is a customer, not a deal")
+    assert_one_line_error(realty("customer", "show", "0b5f0f5e-1d7e-4a55-9a0b-2b7a4f1c9e10", database_url=url),
+                          2, "not_found")
+    assert_one_line_error(realty("customer", "show", customer, "--at", "yesterday", database_url=url), 2,
+                          "ISO 8601")
