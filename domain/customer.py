@@ -17,8 +17,10 @@ from domain import customer_values as v
 from domain.errors import (
     AlreadyAssigned,
     CannotHoldCustomers,
+    ComplaintAlreadyAcknowledged,
     ComplaintAlreadyResolved,
     ComplaintNotFound,
+    CustomerHasOpenDeal,
     CustomerIsLost,
     CustomerNotLost,
     FeedbackAlreadyRecorded,
@@ -40,6 +42,7 @@ from domain.recording import (
     require_choice,
     require_range,
     require_text,
+    require_whole,
 )
 from domain.rules import (
     COMPLAINT_RESOLUTION_WINDOW,
@@ -190,6 +193,7 @@ class Customer(Recordable, Aggregate):
 
     class FeedbackRecorded(Event):
         TOPIC = "realty.customer.feedback_recorded"
+        PERSONAL_FIELDS = ("objections",)
         showing_id: uuid.UUID
         interest: int
         objections: list[str]
@@ -202,6 +206,7 @@ class Customer(Recordable, Aggregate):
 
     class RequestRaised(Event):
         TOPIC = "realty.customer.request_raised"
+        PERSONAL_FIELDS = ("subject",)
         request_id: uuid.UUID
         subject: str
 
@@ -217,6 +222,7 @@ class Customer(Recordable, Aggregate):
 
     class RequestResponded(Event):
         TOPIC = "realty.customer.request_responded"
+        PERSONAL_FIELDS = ("response",)
         request_id: uuid.UUID
         response: str
 
@@ -228,6 +234,7 @@ class Customer(Recordable, Aggregate):
 
     class ComplaintFiled(Event):
         TOPIC = "realty.customer.complaint_filed"
+        PERSONAL_FIELDS = ("description",)
         complaint_id: uuid.UUID
         category: str
         severity: str
@@ -269,6 +276,7 @@ class Customer(Recordable, Aggregate):
 
     class ComplaintResolved(Event):
         TOPIC = "realty.customer.complaint_resolved"
+        PERSONAL_FIELDS = ("resolution",)
         complaint_id: uuid.UUID
         resolution: str
 
@@ -294,6 +302,7 @@ class Customer(Recordable, Aggregate):
 
     class ReturnVisitCompleted(Event):
         TOPIC = "realty.customer.return_visit_completed"
+        PERSONAL_FIELDS = ("summary",)
         visit_id: uuid.UUID
         summary: str
 
@@ -304,6 +313,7 @@ class Customer(Recordable, Aggregate):
 
     class SurveyAnswered(Event):
         TOPIC = "realty.customer.survey_answered"
+        PERSONAL_FIELDS = ("comment",)
         survey_id: uuid.UUID
         scores: dict[str, int]
         comment: str | None
@@ -327,6 +337,7 @@ class Customer(Recordable, Aggregate):
 
     class MarkedLost(Event):
         TOPIC = "realty.customer.marked_lost"
+        PERSONAL_FIELDS = ("note",)
         reason: str
         note: str | None
 
@@ -477,11 +488,11 @@ class Customer(Recordable, Aggregate):
     ) -> None:
         actor.require(Duty.MAINTAIN_CUSTOMERS)
         self._ensure_active()
-        require_range("budget_min", budget_min, 1, 10**10)
-        require_range("budget_max", budget_max, budget_min, 10**10)
+        require_whole("budget_min", budget_min, 1, 10**10)
+        require_whole("budget_max", budget_max, budget_min, 10**10)
         require_range("area_min", area_min, 1, 10_000)
         require_range("area_max", area_max, area_min, 10_000)
-        require_range("rooms", rooms, 1, 20)
+        require_whole("rooms", rooms, 1, 20)
         if not districts or len(districts) > 20:
             raise InvalidValue("districts", "must name between 1 and 20 districts")
         self._record(
@@ -513,7 +524,7 @@ class Customer(Recordable, Aggregate):
         if len({listing_id for listing_id, _ in matches}) != len(matches):
             raise InvalidValue("matches", "names a listing twice")
         for _, score in matches:
-            require_range("score", score, 0, 100)
+            require_whole("score", score, 0, 100)
         self._record(
             self.ListingsShortlisted,
             actor,
@@ -695,7 +706,7 @@ class Customer(Recordable, Aggregate):
         actor.require(Duty.SERVE_REQUESTS)
         complaint = self._unresolved_complaint(complaint_id)
         if complaint["acknowledged_at"] is not None:
-            raise InvalidValue("complaint", "is already acknowledged")
+            raise ComplaintAlreadyAcknowledged(complaint_id)
         self._record(self.ComplaintAcknowledged, actor, occurred_at, complaint_id=complaint_id)
 
     def escalate_complaint(
@@ -830,8 +841,9 @@ class Customer(Recordable, Aggregate):
         """Customer loss (客户流失), with the reason chapter 8 analyses."""
         actor.require(Duty.MAINTAIN_CUSTOMERS)
         self._ensure_active()
-        if any(m == v.DealMilestone.SIGNED for m in self.deals.values()):
-            raise InvalidValue("customer", "has a signed deal in progress; cancel it first")
+        for deal_id, milestone in self.deals.items():
+            if milestone in (v.DealMilestone.DRAFTED, v.DealMilestone.SIGNED):
+                raise CustomerHasOpenDeal(self.id, deal_id)
         self._record(
             self.MarkedLost,
             actor,
@@ -892,9 +904,7 @@ class Customer(Recordable, Aggregate):
 
 
 def _require_score(field: str, score: int) -> None:
-    if isinstance(score, bool) or not isinstance(score, int):
-        raise InvalidValue(field, f"must be a whole number from {SCORE_MIN} to {SCORE_MAX}")
-    require_range(field, score, SCORE_MIN, SCORE_MAX)
+    require_whole(field, score, SCORE_MIN, SCORE_MAX)
 
 
 def _require_aware(field: str, value: datetime) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.errors import (
+    DocumentAlreadyVerified,
     DocumentNotReceived,
     DocumentNotRequired,
     DocumentsIncomplete,
@@ -24,7 +25,7 @@ from domain.errors import (
     SelfApproval,
 )
 from domain.identity import Actor, Duty
-from domain.recording import Recordable, RecordedEvent, require_choice, require_range, require_text
+from domain.recording import Recordable, RecordedEvent, require_choice, require_text, require_whole
 
 
 class DealStatus(StrEnum):
@@ -209,7 +210,7 @@ class Deal(Recordable, Aggregate):
         occurred_at: datetime | None = None,
     ) -> Deal:
         actor.require(Duty.HANDLE_DEALS)
-        require_range("price", price, 1, 10**10)
+        require_whole("price", price, 1, 10**10)
         return cls._create_recorded(
             cls.Drafted,
             actor,
@@ -267,6 +268,8 @@ class Deal(Recordable, Aggregate):
         self._require("receive documents for", DealStatus.SIGNED)
         if kind not in self.documents:
             raise DocumentNotRequired(kind)
+        if self.documents[kind] == "verified":
+            raise DocumentAlreadyVerified(kind)
         self._record(self.DocumentReceived, actor, occurred_at, kind=kind)
 
     def verify_document(self, *, kind: str, actor: Actor, occurred_at: datetime | None = None) -> None:
@@ -276,6 +279,8 @@ class Deal(Recordable, Aggregate):
             raise DocumentNotRequired(kind)
         if self.documents[kind] == "required":
             raise DocumentNotReceived(kind)
+        if self.documents[kind] == "verified":
+            raise DocumentAlreadyVerified(kind)
         self._record(self.DocumentVerified, actor, occurred_at, kind=kind)
 
     def record_payment(
@@ -300,7 +305,7 @@ class Deal(Recordable, Aggregate):
             )
         else:
             self._require(f"record a {kind} on", DealStatus.SIGNED)
-        require_range("amount", amount, 1, 10**10)
+        require_whole("amount", amount, 1, 10**10)
         if self.paid + amount > self.price:
             raise InvalidValue("amount", "would take payments above the deal price")
         account = require_text("payer_account", payer_account, 34).replace(" ", "")
@@ -322,8 +327,9 @@ class Deal(Recordable, Aggregate):
         """Fund settlement (资金结算): every required document verified, the price paid in full."""
         actor.require(Duty.HANDLE_DEALS)
         self._require("settle", DealStatus.SIGNED)
+        # The manual asks for transaction documents (交易文件准备): at least one must be on file.
         missing = [k for k, state in self.documents.items() if state != "verified"]
-        if missing:
+        if missing or not self.documents:
             raise DocumentsIncomplete(missing)
         if self.paid != self.price:
             raise FundsIncomplete(self.paid, self.price)

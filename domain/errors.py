@@ -220,6 +220,26 @@ class ReturnVisitAlreadyCompleted(DomainError):
         super().__init__(f"return visit {visit_id} is already completed", visit_id=str(visit_id))
 
 
+class ComplaintAlreadyAcknowledged(DomainError):
+    code = "complaint_already_acknowledged"
+
+    def __init__(self, complaint_id: object) -> None:
+        super().__init__(
+            f"complaint {complaint_id} is already acknowledged", complaint_id=str(complaint_id)
+        )
+
+
+class CustomerHasOpenDeal(DomainError):
+    code = "customer_has_open_deal"
+
+    def __init__(self, customer_id: object, deal_id: object) -> None:
+        super().__init__(
+            f"customer {customer_id} has open deal {deal_id}; cancel it first",
+            customer_id=str(customer_id),
+            deal_id=str(deal_id),
+        )
+
+
 class AlreadyAssigned(DomainError):
     code = "already_assigned"
 
@@ -306,13 +326,19 @@ class DocumentNotReceived(DomainError):
         super().__init__(f"document {kind} has not been received", kind=kind)
 
 
+class DocumentAlreadyVerified(DomainError):
+    code = "document_already_verified"
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"document {kind} is already verified", kind=kind)
+
+
 class DocumentsIncomplete(DomainError):
     code = "documents_incomplete"
 
     def __init__(self, missing: list[str]) -> None:
-        super().__init__(
-            f"documents not yet verified: {', '.join(sorted(missing))}", missing=sorted(missing)
-        )
+        text = ", ".join(sorted(missing)) if missing else "none were required yet"
+        super().__init__(f"transaction documents not verified: {text}", missing=sorted(missing))
 
 
 class FundsIncomplete(DomainError):
@@ -327,6 +353,15 @@ class FundsIncomplete(DomainError):
 
 
 # --- Staff ----------------------------------------------------------------------------------
+
+
+class SelfAssessment(DomainError):
+    code = "self_assessment"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(
+            f"staff member {staff_id} cannot record their own assessment", staff_id=str(staff_id)
+        )
 
 
 class StaffAlreadyDeactivated(DomainError):

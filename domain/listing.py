@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import DealNotOnListing, InvalidValue, ListingHasOpenDeal, ListingNotAvailable
 from domain.identity import Actor, Duty
-from domain.recording import Recordable, RecordedEvent, require_choice, require_range, require_text
+from domain.recording import Recordable, RecordedEvent, require_choice, require_range, require_text, require_whole
 
 
 class ListingStatus(StrEnum):
@@ -129,9 +129,9 @@ class Listing(Recordable, Aggregate):
     ) -> Listing:
         actor.require(Duty.MANAGE_LISTINGS)
         require_range("area", area, 1, 10_000)
-        require_range("rooms", rooms, 0, 20)
-        require_range("price", price, 1, 10**10)
-        require_range("tenure_years", tenure_years, 1, 99)
+        require_whole("rooms", rooms, 0, 20)
+        require_whole("price", price, 1, 10**10)
+        require_whole("tenure_years", tenure_years, 1, 99)
         if not isinstance(mortgage_eligible, bool):
             raise InvalidValue("mortgage_eligible", "must be true or false")
         return cls._create_recorded(
@@ -155,7 +155,7 @@ class Listing(Recordable, Aggregate):
     ) -> None:
         actor.require(Duty.MANAGE_LISTINGS)
         self._require_status(ListingStatus.AVAILABLE, ListingStatus.RESERVED)
-        require_range("price", new_price, 1, 10**10)
+        require_whole("price", new_price, 1, 10**10)
         if new_price == self.price:
             raise InvalidValue("price", "is unchanged")
         self._record(

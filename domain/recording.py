@@ -131,3 +131,11 @@ def require_range(field: str, value: float, low: float, high: float) -> None:
         raise InvalidValue(field, "must be a number")
     if not low <= value <= high:
         raise InvalidValue(field, f"must be between {low} and {high}")
+
+
+def require_whole(field: str, value: int, low: int, high: int) -> int:
+    """Money, counts and scores are whole numbers: 99.9 yuan is refused, not rounded to 99."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(field, "must be a whole number")
+    require_range(field, value, low, high)
+    return value

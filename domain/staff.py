@@ -7,9 +7,9 @@ from datetime import datetime
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidValue, StaffAlreadyDeactivated, StaffDeactivated
+from domain.errors import InvalidValue, SelfAssessment, StaffAlreadyDeactivated, StaffDeactivated
 from domain.identity import STAFF_ROLES, Actor, Duty, Role
-from domain.recording import Recordable, RecordedEvent, require_range, require_text
+from domain.recording import Recordable, RecordedEvent, require_text, require_whole
 
 
 class StaffMember(Recordable, Aggregate):
@@ -122,7 +122,7 @@ class StaffMember(Recordable, Aggregate):
     ) -> None:
         actor.require(Duty.MANAGE_STAFF)
         self._ensure_active()
-        require_range("score", score, 0, 100)
+        require_whole("score", score, 0, 100)
         self._record(
             self.TrainingCompleted,
             actor,
@@ -137,8 +137,8 @@ class StaffMember(Recordable, Aggregate):
         actor.require(Duty.MANAGE_STAFF)
         self._ensure_active()
         if actor.id == self.id:
-            raise InvalidValue("assessment", "cannot be recorded by the person assessed")
-        require_range("score", score, 0, 100)
+            raise SelfAssessment(self.id)
+        require_whole("score", score, 0, 100)
         self._record(
             self.AssessmentRecorded,
             actor,
@@ -152,7 +152,7 @@ class StaffMember(Recordable, Aggregate):
     ) -> None:
         actor.require(Duty.MANAGE_STAFF)
         self._ensure_active()
-        require_range("amount", amount, 0, 10**8)
+        require_whole("amount", amount, 0, 10**8)
         self._record(
             self.IncentiveAwarded,
             actor,

@@ -15,8 +15,10 @@ from domain.customer_values import DealMilestone, Stage
 from domain.errors import (
     AlreadyAssigned,
     CannotHoldCustomers,
+    ComplaintAlreadyAcknowledged,
     ComplaintAlreadyResolved,
     ComplaintNotFound,
+    CustomerHasOpenDeal,
     CustomerIsLost,
     CustomerNotLost,
     FeedbackAlreadyRecorded,
@@ -677,9 +679,9 @@ def test_acknowledging_a_complaint_records_when() -> None:
 def test_a_complaint_is_acknowledged_only_once() -> None:
     customer, complaint_id = _customer_with_complaint()
     customer.acknowledge_complaint(complaint_id=complaint_id, actor=consultant())
-    with refused(customer, InvalidValue, "invalid_value") as excinfo:
+    with refused(customer, ComplaintAlreadyAcknowledged, "complaint_already_acknowledged") as excinfo:
         customer.acknowledge_complaint(complaint_id=complaint_id, actor=consultant())
-    assert excinfo.value.context["field"] == "complaint"
+    assert excinfo.value.context["complaint_id"] == str(complaint_id)
 
 
 def test_escalating_a_complaint_names_who_takes_it_over() -> None:
@@ -947,13 +949,23 @@ def test_a_loss_needs_a_known_reason() -> None:
     assert not customer.is_lost
 
 
-def test_a_customer_with_a_signed_deal_cannot_be_marked_lost() -> None:
+@pytest.mark.parametrize(("milestone", "stage"), [
+    (DealMilestone.DRAFTED, Stage.SIGNING), (DealMilestone.SIGNED, Stage.TRANSACTION),
+])
+def test_a_customer_with_an_open_deal_cannot_be_marked_lost(milestone: DealMilestone, stage: Stage) -> None:
     customer = customer_with_needs()
-    with_milestone(customer, DealMilestone.SIGNED)
-    with refused(customer, InvalidValue, "invalid_value") as excinfo:
+    deal_id = with_milestone(customer, milestone)
+    with refused(customer, CustomerHasOpenDeal, "customer_has_open_deal") as excinfo:
         customer.mark_lost(reason="price", note=None, actor=consultant())
-    assert excinfo.value.context["field"] == "customer"
-    assert customer.stage is Stage.TRANSACTION
+    assert excinfo.value.context["deal_id"] == str(deal_id)
+    assert customer.stage is stage
+
+
+def test_a_customer_after_handover_can_still_be_lost_to_churn() -> None:
+    customer = customer_with_needs()
+    with_milestone(customer, DealMilestone.HANDED_OVER)
+    customer.mark_lost(reason="service", note=None, actor=consultant())
+    assert customer.stage is Stage.LOST
 
 
 _WORK_ON_AN_ACTIVE_CUSTOMER: dict[str, Callable[[Customer], None]] = {
@@ -1091,11 +1103,11 @@ def test_a_lost_customer_is_lost_whatever_their_deals() -> None:
     assert customer.stage is Stage.LOST
 
 
-def test_a_cancellation_still_reaches_a_lost_customer() -> None:
+def test_a_customer_whose_deal_was_cancelled_can_then_be_lost() -> None:
     customer = customer_with_needs()
     deal_id = with_milestone(customer, DealMilestone.DRAFTED)
-    customer.mark_lost(reason="financing", note=None, actor=consultant())
     with_milestone(customer, DealMilestone.CANCELLED, deal_id)
+    customer.mark_lost(reason="financing", note=None, actor=consultant())
     assert customer.deals[str(deal_id)] == "cancelled"
     assert customer.stage is Stage.LOST
 

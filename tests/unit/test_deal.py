@@ -12,6 +12,7 @@ import pytest
 
 from domain.deal import Deal, DealStatus
 from domain.errors import (
+    DocumentAlreadyVerified,
     DocumentNotReceived,
     DocumentNotRequired,
     DocumentsIncomplete,
@@ -465,6 +466,24 @@ def test_funds_are_not_settled_while_a_required_document_is_unverified(
     assert deal.status == DealStatus.SIGNED
 
 
+def test_funds_are_not_settled_when_no_transaction_document_was_required() -> None:
+    deal = deal_in("signed")
+    deal.record_payment(kind="balance", amount=DEAL_PRICE, payer_account=PAYER_ACCOUNT, actor=consultant())
+    with refused(deal, DocumentsIncomplete, "documents_incomplete") as excinfo:
+        deal.settle_funds(actor=consultant())
+    assert excinfo.value.context == {"missing": []}
+    assert "none were required" in str(excinfo.value)
+
+
+def test_a_verified_document_is_not_received_or_verified_again() -> None:
+    deal = _signed_deal_with_documents("verified", "verified")
+    for again in (deal.receive_document, deal.verify_document):
+        with refused(deal, DocumentAlreadyVerified, "document_already_verified") as excinfo:
+            again(kind="id_card", actor=consultant())
+        assert excinfo.value.context == {"kind": "id_card"}
+    assert deal.documents["id_card"] == "verified"
+
+
 @pytest.mark.parametrize("paid", [0, DEAL_PRICE - 1])
 def test_funds_are_not_settled_before_the_price_is_paid_in_full(paid: int) -> None:
     deal = _signed_deal_with_documents("verified", "verified")
@@ -540,7 +559,7 @@ def _deal_for(command: str) -> Deal:
             deal.receive_document(kind="id_card", actor=consultant())
         return deal
     if command == "settle_funds":
-        deal = deal_in("signed")
+        deal = _signed_deal_with_documents("verified", "verified")
         deal.record_payment(kind="balance", amount=DEAL_PRICE, payer_account=PAYER_ACCOUNT, actor=consultant())
         return deal
     return deal_in(

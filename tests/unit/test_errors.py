@@ -42,6 +42,10 @@ PUBLISHED_CODES = {
     "DocumentsIncomplete": "documents_incomplete",
     "FundsIncomplete": "funds_incomplete",
     "StaffAlreadyDeactivated": "staff_already_deactivated",
+    "ComplaintAlreadyAcknowledged": "complaint_already_acknowledged",
+    "CustomerHasOpenDeal": "customer_has_open_deal",
+    "DocumentAlreadyVerified": "document_already_verified",
+    "SelfAssessment": "self_assessment",
 }
 
 

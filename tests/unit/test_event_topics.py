@@ -94,6 +94,17 @@ def test_personal_fields_name_only_real_fields_of_the_event(event_class: type[Re
 
 # Field names that hold personal information wherever they appear.
 ALWAYS_PERSONAL = {"name", "phone", "id_number", "payer_account"}
+# Free text written about the customer is personal information too (PIPL art. 4).
+FREE_TEXT_ABOUT_THE_CUSTOMER = {
+    "Customer.FeedbackRecorded": ("objections",),
+    "Customer.RequestRaised": ("subject",),
+    "Customer.RequestResponded": ("response",),
+    "Customer.ComplaintFiled": ("description",),
+    "Customer.ComplaintResolved": ("resolution",),
+    "Customer.ReturnVisitCompleted": ("summary",),
+    "Customer.SurveyAnswered": ("comment",),
+    "Customer.MarkedLost": ("note",),
+}
 
 
 @pytest.mark.parametrize("event_class", EVENT_CLASSES, ids=_id)
@@ -113,10 +124,15 @@ def test_the_customers_name_phone_and_id_number_and_the_payers_account_are_perso
         "Customer.ContactDetailsCorrected",
         "Deal.PaymentRecorded",
         "StaffMember.Registered",
+        *FREE_TEXT_ABOUT_THE_CUSTOMER,
     }
+    for name, fields in FREE_TEXT_ABOUT_THE_CUSTOMER.items():
+        cls = next(e for e in EVENT_CLASSES if e.__qualname__ == name)
+        assert cls.PERSONAL_FIELDS == fields
 
 
 def test_the_models_personal_data_register_sees_the_same_events_and_fields() -> None:
     assert set(event_classes()) == set(EVENT_CLASSES)
     assert len(event_classes()) == len(EVENT_CLASSES)
-    assert personal_field_names() == ALWAYS_PERSONAL
+    free_text = {f for fields in FREE_TEXT_ABOUT_THE_CUSTOMER.values() for f in fields}
+    assert personal_field_names() == ALWAYS_PERSONAL | free_text

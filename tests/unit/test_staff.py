@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import InvalidValue, NotPermitted, StaffAlreadyDeactivated, StaffDeactivated
+from domain.errors import InvalidValue, NotPermitted, SelfAssessment, StaffAlreadyDeactivated, StaffDeactivated
 from domain.identity import STAFF_ROLES, Actor, Role
 from domain.staff import StaffMember
 from tests.unit.builders import (
@@ -145,9 +145,9 @@ def test_an_assessment_records_the_period_score_and_assessor() -> None:
 def test_nobody_assesses_themselves() -> None:
     staff = registered_staff("sales_manager")
     myself = staff.acting_as("req")
-    with refused(staff, InvalidValue, "invalid_value") as excinfo:
+    with refused(staff, SelfAssessment, "self_assessment") as excinfo:
         staff.record_assessment(period="2024-Q3", score=100, actor=myself)
-    assert excinfo.value.context["field"] == "assessment"
+    assert excinfo.value.context["staff_id"] == str(staff.id)
 
 
 def test_awarding_an_incentive_records_kind_amount_and_reason() -> None:
