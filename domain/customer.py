@@ -2,7 +2,8 @@
 
 The stage (reception → matching → signing → transaction → after-sales, or lost) is never set
 directly: it follows from the events, including the deal milestones the application mirrors
-onto the customer when a deal moves.
+onto the customer when a deal moves. The events live in ``domain.customer_events``; the service
+desk's commands (requests, complaints, return visits, surveys) in ``domain.customer_service``.
 """
 
 from __future__ import annotations
@@ -13,23 +14,18 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain import customer_events as ev
 from domain import customer_values as v
+from domain.customer_service import CustomerServiceDesk
 from domain.errors import (
     AlreadyAssigned,
     CannotHoldCustomers,
-    ComplaintAlreadyAcknowledged,
-    ComplaintAlreadyResolved,
-    ComplaintNotFound,
     CustomerHasOpenDeal,
     CustomerIsLost,
     CustomerNotLost,
     FeedbackAlreadyRecorded,
     InvalidValue,
     ListingNotShowable,
-    RequestAlreadyAnswered,
-    RequestNotFound,
-    ReturnVisitAlreadyCompleted,
-    ReturnVisitNotFound,
     ShowingNotConducted,
     ShowingNotFound,
     ShowingNotOpen,
@@ -38,329 +34,46 @@ from domain.errors import (
 from domain.identity import HOLDS_CUSTOMERS, Actor, Duty, Role
 from domain.recording import (
     Recordable,
-    RecordedEvent,
+    require_aware,
     require_choice,
     require_range,
     require_text,
     require_whole,
 )
-from domain.rules import (
-    COMPLAINT_RESOLUTION_WINDOW,
-    MAX_RECEPTION,
-    REQUEST_RESPONSE_WINDOW,
-    SCORE_MAX,
-    SCORE_MIN,
-    SURVEY_DIMENSIONS,
-)
+from domain.rules import MAX_RECEPTION
 
 UNSHOWABLE_LISTING_STATUSES = frozenset({"withdrawn", "sold"})
 
 
-class Customer(Recordable, Aggregate):
+class Customer(CustomerServiceDesk, Recordable, Aggregate):
     TOPIC = "realty.customer"
 
-    class Event(RecordedEvent):
-        pass
-
-    # --- events (past tense; explicit, stable topics) ----------------------------------------
-
-    class Received(Event, Aggregate.Created):
-        TOPIC = "realty.customer.received"
-        channel: str
-        assigned_to: uuid.UUID
-        team: str
-        reception_started_at: datetime
-        reception_ended_at: datetime
-
-        def apply(self, c: Customer) -> None:
-            c.channel = self.channel
-            c.assigned_to = self.assigned_to
-            c.team = self.team
-            c.reception_started_at = self.reception_started_at
-            c.reception_ended_at = self.reception_ended_at
-            c.name = c.phone = c.id_number = None
-            c.needs = None
-            c.shortlist = []
-            c.showings = {}
-            c.requests = {}
-            c.complaints = {}
-            c.return_visits = {}
-            c.surveys = {}
-            c.deals = {}
-            c.lost_reason = None
-
-    Created = Received  # the library looks for a Created class on every aggregate
-
-    class PersonalDetailsRecorded(Event):
-        TOPIC = "realty.customer.personal_details_recorded"
-        PERSONAL_FIELDS = ("name", "phone", "id_number")
-        name: str
-        phone: str
-        id_number: str | None
-
-        def apply(self, c: Customer) -> None:
-            c.name, c.phone, c.id_number = self.name, self.phone, self.id_number
-
-    class ContactDetailsCorrected(Event):
-        """A correction: the previous values stay in the history, this event says why."""
-
-        TOPIC = "realty.customer.contact_details_corrected"
-        PERSONAL_FIELDS = ("name", "phone", "id_number")
-        name: str | None
-        phone: str | None
-        id_number: str | None
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            for field in ("name", "phone", "id_number"):
-                if getattr(self, field) is not None:
-                    setattr(c, field, getattr(self, field))
-
-    class NeedsRecorded(Event):
-        TOPIC = "realty.customer.needs_recorded"
-        budget_min: int
-        budget_max: int
-        area_min: float
-        area_max: float
-        rooms: int
-        districts: list[str]
-        purpose: str
-        payment_method: str
-        qualification: str
-
-        def apply(self, c: Customer) -> None:
-            c.needs = self.payload()
-
-    class ListingsShortlisted(Event):
-        """Listing screening (房源筛选): the listings matched to the needs, with scores."""
-
-        TOPIC = "realty.customer.listings_shortlisted"
-        matches: list[dict[str, Any]]
-
-        def apply(self, c: Customer) -> None:
-            c.shortlist = [dict(m) for m in self.matches]
-
-    class ShowingScheduled(Event):
-        TOPIC = "realty.customer.showing_scheduled"
-        showing_id: uuid.UUID
-        listing_id: uuid.UUID
-        scheduled_for: datetime
-
-        def apply(self, c: Customer) -> None:
-            c.showings[str(self.showing_id)] = {
-                "listing_id": self.listing_id,
-                "scheduled_for": self.scheduled_for,
-                "status": v.ShowingStatus.SCHEDULED.value,
-                "topics_explained": [],
-                "feedback": None,
-            }
-
-    class ShowingRescheduled(Event):
-        TOPIC = "realty.customer.showing_rescheduled"
-        showing_id: uuid.UUID
-        scheduled_for: datetime
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            c.showings[str(self.showing_id)]["scheduled_for"] = self.scheduled_for
-
-    class ShowingConducted(Event):
-        TOPIC = "realty.customer.showing_conducted"
-        showing_id: uuid.UUID
-        topics_explained: list[str]
-
-        def apply(self, c: Customer) -> None:
-            showing = c.showings[str(self.showing_id)]
-            showing["status"] = v.ShowingStatus.CONDUCTED.value
-            showing["topics_explained"] = list(self.topics_explained)
-
-    class ShowingCancelled(Event):
-        TOPIC = "realty.customer.showing_cancelled"
-        showing_id: uuid.UUID
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            c.showings[str(self.showing_id)]["status"] = v.ShowingStatus.CANCELLED.value
-
-    class ShowingMissed(Event):
-        """The customer did not come (no-show)."""
-
-        TOPIC = "realty.customer.showing_missed"
-        showing_id: uuid.UUID
-
-        def apply(self, c: Customer) -> None:
-            c.showings[str(self.showing_id)]["status"] = v.ShowingStatus.NO_SHOW.value
-
-    class FeedbackRecorded(Event):
-        TOPIC = "realty.customer.feedback_recorded"
-        PERSONAL_FIELDS = ("objections",)
-        showing_id: uuid.UUID
-        interest: int
-        objections: list[str]
-
-        def apply(self, c: Customer) -> None:
-            c.showings[str(self.showing_id)]["feedback"] = {
-                "interest": self.interest,
-                "objections": list(self.objections),
-            }
-
-    class RequestRaised(Event):
-        TOPIC = "realty.customer.request_raised"
-        PERSONAL_FIELDS = ("subject",)
-        request_id: uuid.UUID
-        subject: str
-
-        def apply(self, c: Customer) -> None:
-            c.requests[str(self.request_id)] = {
-                "subject": self.subject,
-                "raised_at": self.occurred_at,
-                "due_at": self.occurred_at + REQUEST_RESPONSE_WINDOW,
-                "responded_at": None,
-                "responded_by": None,
-                "response": None,
-            }
-
-    class RequestResponded(Event):
-        TOPIC = "realty.customer.request_responded"
-        PERSONAL_FIELDS = ("response",)
-        request_id: uuid.UUID
-        response: str
-
-        def apply(self, c: Customer) -> None:
-            request = c.requests[str(self.request_id)]
-            request["responded_at"] = self.occurred_at
-            request["responded_by"] = self.actor_id
-            request["response"] = self.response
-
-    class ComplaintFiled(Event):
-        TOPIC = "realty.customer.complaint_filed"
-        PERSONAL_FIELDS = ("description",)
-        complaint_id: uuid.UUID
-        category: str
-        severity: str
-        description: str
-
-        def apply(self, c: Customer) -> None:
-            c.complaints[str(self.complaint_id)] = {
-                "category": self.category,
-                "severity": self.severity,
-                "description": self.description,
-                "filed_at": self.occurred_at,
-                "due_at": self.occurred_at + COMPLAINT_RESOLUTION_WINDOW,
-                "status": "filed",
-                "acknowledged_at": None,
-                "escalated_to": None,
-                "resolved_at": None,
-                "resolution": None,
-            }
-
-    class ComplaintAcknowledged(Event):
-        TOPIC = "realty.customer.complaint_acknowledged"
-        complaint_id: uuid.UUID
-
-        def apply(self, c: Customer) -> None:
-            complaint = c.complaints[str(self.complaint_id)]
-            complaint["status"] = "acknowledged"
-            complaint["acknowledged_at"] = self.occurred_at
-
-    class ComplaintEscalated(Event):
-        TOPIC = "realty.customer.complaint_escalated"
-        complaint_id: uuid.UUID
-        escalated_to: uuid.UUID
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            complaint = c.complaints[str(self.complaint_id)]
-            complaint["status"] = "escalated"
-            complaint["escalated_to"] = self.escalated_to
-
-    class ComplaintResolved(Event):
-        TOPIC = "realty.customer.complaint_resolved"
-        PERSONAL_FIELDS = ("resolution",)
-        complaint_id: uuid.UUID
-        resolution: str
-
-        def apply(self, c: Customer) -> None:
-            complaint = c.complaints[str(self.complaint_id)]
-            complaint["status"] = "resolved"
-            complaint["resolved_at"] = self.occurred_at
-            complaint["resolution"] = self.resolution
-
-    class ReturnVisitScheduled(Event):
-        TOPIC = "realty.customer.return_visit_scheduled"
-        visit_id: uuid.UUID
-        due_at: datetime
-        purpose: str
-
-        def apply(self, c: Customer) -> None:
-            c.return_visits[str(self.visit_id)] = {
-                "due_at": self.due_at,
-                "purpose": self.purpose,
-                "completed_at": None,
-                "summary": None,
-            }
-
-    class ReturnVisitCompleted(Event):
-        TOPIC = "realty.customer.return_visit_completed"
-        PERSONAL_FIELDS = ("summary",)
-        visit_id: uuid.UUID
-        summary: str
-
-        def apply(self, c: Customer) -> None:
-            visit = c.return_visits[str(self.visit_id)]
-            visit["completed_at"] = self.occurred_at
-            visit["summary"] = self.summary
-
-    class SurveyAnswered(Event):
-        TOPIC = "realty.customer.survey_answered"
-        PERSONAL_FIELDS = ("comment",)
-        survey_id: uuid.UUID
-        scores: dict[str, int]
-        comment: str | None
-
-        def apply(self, c: Customer) -> None:
-            c.surveys[str(self.survey_id)] = {
-                "scores": dict(self.scores),
-                "comment": self.comment,
-                "answered_at": self.occurred_at,
-            }
-
-    class Reassigned(Event):
-        TOPIC = "realty.customer.reassigned"
-        from_staff: uuid.UUID
-        to_staff: uuid.UUID
-        team: str
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            c.assigned_to, c.team = self.to_staff, self.team
-
-    class MarkedLost(Event):
-        TOPIC = "realty.customer.marked_lost"
-        PERSONAL_FIELDS = ("note",)
-        reason: str
-        note: str | None
-
-        def apply(self, c: Customer) -> None:
-            c.lost_reason = self.reason
-
-    class Reactivated(Event):
-        TOPIC = "realty.customer.reactivated"
-        reason: str
-
-        def apply(self, c: Customer) -> None:
-            c.lost_reason = None
-
-    class DealMilestoneReached(Event):
-        """Mirrors a deal's progress onto the customer, in the same transaction as the deal."""
-
-        TOPIC = "realty.customer.deal_milestone_reached"
-        deal_id: uuid.UUID
-        milestone: str
-
-        def apply(self, c: Customer) -> None:
-            c.deals[str(self.deal_id)] = self.milestone
-
+    Event = ev.CustomerEvent
+    Received = ev.Received
+    Created = ev.Received  # the library looks for a Created class on every aggregate
+    PersonalDetailsRecorded = ev.PersonalDetailsRecorded
+    ContactDetailsCorrected = ev.ContactDetailsCorrected
+    NeedsRecorded = ev.NeedsRecorded
+    ListingsShortlisted = ev.ListingsShortlisted
+    ShowingScheduled = ev.ShowingScheduled
+    ShowingRescheduled = ev.ShowingRescheduled
+    ShowingConducted = ev.ShowingConducted
+    ShowingCancelled = ev.ShowingCancelled
+    ShowingMissed = ev.ShowingMissed
+    FeedbackRecorded = ev.FeedbackRecorded
+    RequestRaised = ev.RequestRaised
+    RequestResponded = ev.RequestResponded
+    ComplaintFiled = ev.ComplaintFiled
+    ComplaintAcknowledged = ev.ComplaintAcknowledged
+    ComplaintEscalated = ev.ComplaintEscalated
+    ComplaintResolved = ev.ComplaintResolved
+    ReturnVisitScheduled = ev.ReturnVisitScheduled
+    ReturnVisitCompleted = ev.ReturnVisitCompleted
+    SurveyAnswered = ev.SurveyAnswered
+    Reassigned = ev.Reassigned
+    MarkedLost = ev.MarkedLost
+    Reactivated = ev.Reactivated
+    DealMilestoneReached = ev.DealMilestoneReached
 
     # --- derived state ---------------------------------------------------------------------
 
@@ -408,12 +121,8 @@ class Customer(Recordable, Aggregate):
         require_choice("channel", channel, v.Channel)
         if assignee_role not in HOLDS_CUSTOMERS:
             raise CannotHoldCustomers(assigned_to, assignee_role.value)
-        for field, value in (
-            ("reception_started_at", reception_started_at),
-            ("reception_ended_at", reception_ended_at),
-        ):
-            if not isinstance(value, datetime) or value.tzinfo is None:
-                raise InvalidValue(field, "must be a date-time with a time zone")
+        require_aware("reception_started_at", reception_started_at)
+        require_aware("reception_ended_at", reception_ended_at)
         if not reception_started_at <= reception_ended_at <= reception_started_at + MAX_RECEPTION:
             raise InvalidValue(
                 "reception_ended_at", "must be after the start and within the same working day"
@@ -545,7 +254,7 @@ class Customer(Recordable, Aggregate):
         self._ensure_active()
         if listing_status in UNSHOWABLE_LISTING_STATUSES:
             raise ListingNotShowable(listing_id, listing_status)
-        _require_aware("scheduled_for", scheduled_for)
+        require_aware("scheduled_for", scheduled_for)
         showing_id = uuid.uuid4()
         self._record(
             self.ShowingScheduled,
@@ -568,7 +277,7 @@ class Customer(Recordable, Aggregate):
     ) -> None:
         actor.require(Duty.SHOW_LISTINGS)
         self._open_showing(showing_id)
-        _require_aware("scheduled_for", scheduled_for)
+        require_aware("scheduled_for", scheduled_for)
         self._record(
             self.ShowingRescheduled,
             actor,
@@ -632,7 +341,7 @@ class Customer(Recordable, Aggregate):
             raise ShowingNotConducted(showing_id, showing["status"])
         if showing["feedback"] is not None:
             raise FeedbackAlreadyRecorded(showing_id)
-        _require_score("interest", interest)
+        v.check_score("interest", interest)
         self._record(
             self.FeedbackRecorded,
             actor,
@@ -641,171 +350,6 @@ class Customer(Recordable, Aggregate):
             interest=interest,
             objections=[require_text("objections", o, 200) for o in objections],
         )
-
-    def raise_request(
-        self, *, subject: str, actor: Actor, occurred_at: datetime | None = None
-    ) -> uuid.UUID:
-        actor.require(Duty.SERVE_REQUESTS)
-        request_id = uuid.uuid4()
-        self._record(
-            self.RequestRaised,
-            actor,
-            occurred_at,
-            request_id=request_id,
-            subject=require_text("subject", subject),
-        )
-        return request_id
-
-    def respond_to_request(
-        self,
-        *,
-        request_id: uuid.UUID,
-        response: str,
-        actor: Actor,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        actor.require(Duty.SERVE_REQUESTS)
-        request = self.requests.get(str(request_id))
-        if request is None:
-            raise RequestNotFound(request_id)
-        if request["responded_at"] is not None:
-            raise RequestAlreadyAnswered(request_id)
-        self._record(
-            self.RequestResponded,
-            actor,
-            occurred_at,
-            request_id=request_id,
-            response=require_text("response", response, 2000),
-        )
-
-    def file_complaint(
-        self,
-        *,
-        category: str,
-        severity: str,
-        description: str,
-        actor: Actor,
-        occurred_at: datetime | None = None,
-    ) -> uuid.UUID:
-        actor.require(Duty.SERVE_REQUESTS)
-        complaint_id = uuid.uuid4()
-        self._record(
-            self.ComplaintFiled,
-            actor,
-            occurred_at,
-            complaint_id=complaint_id,
-            category=require_text("category", category, 50),
-            severity=require_choice("severity", severity, v.ComplaintSeverity),
-            description=require_text("description", description, 2000),
-        )
-        return complaint_id
-
-    def acknowledge_complaint(
-        self, *, complaint_id: uuid.UUID, actor: Actor, occurred_at: datetime | None = None
-    ) -> None:
-        actor.require(Duty.SERVE_REQUESTS)
-        complaint = self._unresolved_complaint(complaint_id)
-        if complaint["acknowledged_at"] is not None:
-            raise ComplaintAlreadyAcknowledged(complaint_id)
-        self._record(self.ComplaintAcknowledged, actor, occurred_at, complaint_id=complaint_id)
-
-    def escalate_complaint(
-        self,
-        *,
-        complaint_id: uuid.UUID,
-        escalated_to: uuid.UUID,
-        reason: str,
-        actor: Actor,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        actor.require(Duty.SERVE_REQUESTS)
-        self._unresolved_complaint(complaint_id)
-        self._record(
-            self.ComplaintEscalated,
-            actor,
-            occurred_at,
-            complaint_id=complaint_id,
-            escalated_to=escalated_to,
-            reason=require_text("reason", reason),
-        )
-
-    def resolve_complaint(
-        self,
-        *,
-        complaint_id: uuid.UUID,
-        resolution: str,
-        actor: Actor,
-        occurred_at: datetime | None = None,
-    ) -> None:
-        actor.require(Duty.SERVE_REQUESTS)
-        self._unresolved_complaint(complaint_id)
-        self._record(
-            self.ComplaintResolved,
-            actor,
-            occurred_at,
-            complaint_id=complaint_id,
-            resolution=require_text("resolution", resolution, 2000),
-        )
-
-    def schedule_return_visit(
-        self, *, due_at: datetime, purpose: str, actor: Actor, occurred_at: datetime | None = None
-    ) -> uuid.UUID:
-        """Return visit (回访)."""
-        actor.require(Duty.FOLLOW_UP)
-        _require_aware("due_at", due_at)
-        visit_id = uuid.uuid4()
-        self._record(
-            self.ReturnVisitScheduled,
-            actor,
-            occurred_at,
-            visit_id=visit_id,
-            due_at=due_at,
-            purpose=require_text("purpose", purpose),
-        )
-        return visit_id
-
-    def complete_return_visit(
-        self, *, visit_id: uuid.UUID, summary: str, actor: Actor, occurred_at: datetime | None = None
-    ) -> None:
-        actor.require(Duty.FOLLOW_UP)
-        visit = self.return_visits.get(str(visit_id))
-        if visit is None:
-            raise ReturnVisitNotFound(visit_id)
-        if visit["completed_at"] is not None:
-            raise ReturnVisitAlreadyCompleted(visit_id)
-        self._record(
-            self.ReturnVisitCompleted,
-            actor,
-            occurred_at,
-            visit_id=visit_id,
-            summary=require_text("summary", summary, 2000),
-        )
-
-    def answer_survey(
-        self,
-        *,
-        scores: dict[str, int],
-        comment: str | None,
-        actor: Actor,
-        occurred_at: datetime | None = None,
-    ) -> uuid.UUID:
-        """Satisfaction survey (满意度调查): 1-5 per dimension, ``overall`` required."""
-        actor.require(Duty.FOLLOW_UP)
-        if "overall" not in scores:
-            raise InvalidValue("scores", "must include overall")
-        for dimension, score in scores.items():
-            require_choice("scores", dimension, frozenset(SURVEY_DIMENSIONS))
-            _require_score(f"scores.{dimension}", score)
-        survey_id = uuid.uuid4()
-        self._record(
-            self.SurveyAnswered,
-            actor,
-            occurred_at,
-            survey_id=survey_id,
-            scores={d: int(s) for d, s in scores.items()},
-            comment=None if comment is None else require_text("comment", comment, 2000),
-        )
-        return survey_id
 
     def reassign(
         self,
@@ -893,20 +437,3 @@ class Customer(Recordable, Aggregate):
         if showing["status"] != v.ShowingStatus.SCHEDULED:
             raise ShowingNotOpen(showing_id, showing["status"])
         return showing
-
-    def _unresolved_complaint(self, complaint_id: uuid.UUID) -> dict[str, Any]:
-        complaint = self.complaints.get(str(complaint_id))
-        if complaint is None:
-            raise ComplaintNotFound(complaint_id)
-        if complaint["status"] == "resolved":
-            raise ComplaintAlreadyResolved(complaint_id)
-        return complaint
-
-
-def _require_score(field: str, score: int) -> None:
-    require_whole(field, score, SCORE_MIN, SCORE_MAX)
-
-
-def _require_aware(field: str, value: datetime) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidValue(field, "must be a date-time with a time zone")

@@ -6,6 +6,8 @@ import re
 from enum import StrEnum
 
 from domain.errors import InvalidValue
+from domain.recording import require_whole
+from domain.rules import SCORE_MAX, SCORE_MIN
 
 
 class Channel(StrEnum):
@@ -129,3 +131,8 @@ def id_check_character(first17: str) -> str:
     """The check character for 17 digits; the demo uses it to make valid numbers."""
     total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11]
+
+
+def check_score(field: str, score: int) -> int:
+    """A 1-5 score: feedback interest and every survey dimension."""
+    return require_whole(field, score, SCORE_MIN, SCORE_MAX)

@@ -38,6 +38,8 @@ class RecordedEvent(Aggregate.Event):
     occurred_at: datetime
 
     PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The record an event belongs to, for its readable name when it is not nested in the aggregate.
+    RECORD: ClassVar[str] = ""
 
     def mutate(self, aggregate: Any) -> Any:
         aggregate = super().mutate(aggregate)
@@ -51,7 +53,8 @@ class RecordedEvent(Aggregate.Event):
 
     @classmethod
     def event_name(cls) -> str:
-        return cls.__qualname__
+        """``Record.Event``, e.g. ``Customer.Received``: stable across module moves."""
+        return f"{cls.RECORD}.{cls.__name__}" if cls.RECORD else cls.__qualname__
 
 
 def business_time(occurred_at: datetime | None, previous: datetime | None) -> datetime:
@@ -131,6 +134,12 @@ def require_range(field: str, value: float, low: float, high: float) -> None:
         raise InvalidValue(field, "must be a number")
     if not low <= value <= high:
         raise InvalidValue(field, f"must be between {low} and {high}")
+
+
+def require_aware(field: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(field, "must be a date-time with a time zone")
+    return value
 
 
 def require_whole(field: str, value: int, low: int, high: int) -> int:
