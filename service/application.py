@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,15 +24,19 @@ from eventsourcing.utils import Environment
 from domain.customer import Customer
 from domain.customer_values import DealMilestone
 from domain.deal import Deal
-from domain.errors import ConcurrencyConflict, InvalidValue, NotFound
+from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
 from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
 from domain.listing import Listing
 from domain.staff import StaffMember
 from service import views
+from service.reads import Reads, RecordCache
 from service.settings import Settings, load_settings
 
 MAX_RETRIES = 3
 A = TypeVar("A")
+
+# The reads of the command running in this thread (None outside commands: queries read fresh).
+_READS: ContextVar[Reads | None] = ContextVar("realty_command_reads", default=None)
 
 # The event that creates each kind of record, for counting records without loading them.
 _CREATION_TOPICS = {
@@ -79,6 +84,7 @@ class RealtyLedger(Application[uuid.UUID]):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        self._cache = RecordCache(self.settings.cache_size)
         super().__init__(env=self.settings.library_env())
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:  # type: ignore[override]
@@ -88,27 +94,70 @@ class RealtyLedger(Application[uuid.UUID]):
     # --- plumbing --------------------------------------------------------------------------
 
     def _get(self, cls: type[A], aggregate_id: str | uuid.UUID, version: int | None = None) -> A:
+        """Read a record: through the running command's reads if any, else fresh from the store."""
         kind = views.KINDS.get(cls, cls.__name__.lower())
         agg_id = as_uuid(aggregate_id, "id" if cls is object else f"{kind.replace(' ', '_')}_id")
-        try:
-            aggregate = self.repository.get(agg_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound(kind, agg_id) from None
+        reads = _READS.get()
+        if reads is not None and version is None:
+            return reads.get(agg_id, cls, kind)
+        aggregate = self._load(agg_id, version=version, kind=kind)
         if not isinstance(aggregate, cls):
             raise NotFound(kind, agg_id)
         return aggregate
+
+    def _load(self, agg_id: uuid.UUID, *, version: int | None = None, kind: str = "record") -> Any:
+        try:
+            return self.repository.get(agg_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(kind, agg_id) from None
 
     def _actor(self, acting: Acting) -> Actor:
         correlation_id = acting.correlation_id or uuid.uuid4().hex
         staff_id = as_uuid(acting.staff_id, "actor")
         if staff_id == SYSTEM_ACTOR_ID:
             return Actor.system(correlation_id)
-        try:
-            staff = self._get(StaffMember, staff_id)
-        except NotFound:
-            raise NotFound("staff member", staff_id) from None
+        staff = self._get(StaffMember, staff_id)
         on_behalf = None if acting.on_behalf_of is None else as_uuid(acting.on_behalf_of, "on_behalf_of")
         return staff.acting_as(correlation_id, on_behalf)
+
+    def _execute(self, acting: Acting, step: Callable[[Actor], tuple[list[Any], str | None]]) -> CommandResult:
+        """Run ``step`` and save what it changed in one transaction, retrying lost races.
+
+        ``step`` returns the records it changed (the first is the command's own record) and the id
+        of any entity it created. Every record it read and did not change is guarded at write time.
+        """
+        for attempt in range(1 + MAX_RETRIES):
+            reads = Reads(self._load, self._cache, fresh=attempt > 0)
+            token = _READS.set(reads)
+            try:
+                try:
+                    changed, entity_id = step(self._actor(acting))
+                except DomainError:
+                    if reads.fresh or not reads.used_cache:
+                        raise
+                    continue  # refuse only on what the store says, not on a cached copy
+                try:
+                    self.save(*changed, guards=reads.guards(changed))
+                except IntegrityError:
+                    reads.forget(changed)
+                    if attempt == MAX_RETRIES:
+                        raise self._conflict(changed[0], reads) from None
+                    # Jittered back-off, so racing writers do not collide again in lockstep.
+                    time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - not crypto
+                    continue
+                reads.remember(changed)
+                return CommandResult(str(changed[0].id), changed[0].version, entity_id)
+            finally:
+                _READS.reset(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _conflict(self, record: Any, reads: Reads) -> ConcurrencyConflict:
+        read_version = reads.read_versions.get(record.id)
+        try:
+            current = self._load(record.id).version
+        except NotFound:
+            current = None
+        return ConcurrencyConflict(record.id, read_version, current)
 
     def _run(
         self,
@@ -118,40 +167,25 @@ class RealtyLedger(Application[uuid.UUID]):
         expected_version: int | None,
         work: Callable[[A, Actor], tuple[Iterable[Any], str | None]],
     ) -> CommandResult:
-        """Load, check, apply ``work``, save atomically; retry a lost race if no version was expected.
+        """A command on one existing record (which ``work`` changes, with any others it returns)."""
 
-        ``work`` returns the other aggregates it changed (saved in the same transaction) and the
-        id of any entity it created.
-        """
-        attempts = 1 if expected_version is not None else 1 + MAX_RETRIES
-        for attempt in range(attempts):
-            actor = self._actor(acting)
+        def step(actor: Actor) -> tuple[list[Any], str | None]:
             aggregate: Any = self._get(cls, aggregate_id)
             if expected_version is not None and aggregate.version != expected_version:
                 raise ConcurrencyConflict(aggregate.id, expected_version, aggregate.version)
-            read_version = aggregate.version
             others, entity_id = work(aggregate, actor)
-            try:
-                self.save(aggregate, *others)
-            except IntegrityError:
-                if attempt + 1 < attempts:
-                    # Jittered back-off, so racing writers do not collide again in lockstep.
-                    time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - not crypto
-                    continue
-                current: Any = self._get(cls, aggregate_id)
-                raise ConcurrencyConflict(
-                    aggregate.id, expected_version or read_version, current.version
-                ) from None
-            return CommandResult(str(aggregate.id), aggregate.version, entity_id)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return [aggregate, *others], entity_id
 
-    def _create(self, aggregate: Any, *others: Any) -> CommandResult:
-        try:
-            self.save(aggregate, *others)
-        except IntegrityError:
-            # A new aggregate has a fresh id, so only the others can have moved on.
-            raise ConcurrencyConflict(aggregate.id, None, None) from None
-        return CommandResult(str(aggregate.id), aggregate.version)
+        return self._execute(acting, step)
+
+    def _create(self, acting: Acting, make: Callable[[Actor], Any]) -> CommandResult:
+        """A command that creates a record (``make`` may change others and return them too)."""
+
+        def step(actor: Actor) -> tuple[list[Any], None]:
+            made = make(actor)
+            return (list(made) if isinstance(made, tuple) else [made]), None
+
+        return self._execute(acting, step)
 
     def _customer_command(
         self,
@@ -171,10 +205,8 @@ class RealtyLedger(Application[uuid.UUID]):
     def register_staff(
         self, acting: Acting, *, name: str, role: str, team: str, occurred_at: datetime | None = None
     ) -> CommandResult:
-        actor = self._actor(acting)
-        return self._create(
-            StaffMember.register(name=name, role=role, team=team, actor=actor, occurred_at=occurred_at)
-        )
+        return self._create(acting, lambda actor: StaffMember.register(
+            name=name, role=role, team=team, actor=actor, occurred_at=occurred_at))
 
     def _staff_command(
         self,
@@ -230,13 +262,11 @@ class RealtyLedger(Application[uuid.UUID]):
         mortgage_eligible: bool,
         occurred_at: datetime | None = None,
     ) -> CommandResult:
-        actor = self._actor(acting)
-        listing = Listing.list(
+        return self._create(acting, lambda actor: Listing.list(
             district=district, address=address, area=area, rooms=rooms, price=price,
             property_right_status=property_right_status, tenure_years=tenure_years,
             mortgage_eligible=mortgage_eligible, actor=actor, occurred_at=occurred_at,
-        )
-        return self._create(listing)
+        ))
 
     def _listing_command(self, acting: Acting, listing_id: str, expected_version: int | None,
                          call: Callable[[Listing, Actor], None]) -> CommandResult:
@@ -268,15 +298,16 @@ class RealtyLedger(Application[uuid.UUID]):
         assigned_to: str | None = None,
         occurred_at: datetime | None = None,
     ) -> CommandResult:
-        actor = self._actor(acting)
-        assignee = self._get(StaffMember, assigned_to or actor.id)
-        assignee.acting_as(actor.correlation_id)  # refuses a deactivated assignee
-        customer = Customer.receive(
-            channel=channel, assigned_to=assignee.id, assignee_role=assignee.role_enum,
-            team=assignee.team, reception_started_at=reception_started_at,
-            reception_ended_at=reception_ended_at, actor=actor, occurred_at=occurred_at,
-        )
-        return self._create(customer)
+        def make(actor: Actor) -> Customer:
+            assignee = self._get(StaffMember, assigned_to or actor.id)
+            assignee.acting_as(actor.correlation_id)  # refuses a deactivated assignee
+            return Customer.receive(
+                channel=channel, assigned_to=assignee.id, assignee_role=assignee.role_enum,
+                team=assignee.team, reception_started_at=reception_started_at,
+                reception_ended_at=reception_ended_at, actor=actor, occurred_at=occurred_at,
+            )
+
+        return self._create(acting, make)
 
     def record_personal_details(self, acting: Acting, customer_id: str, *, name: str, phone: str,
                                 id_number: str | None = None, expected_version: int | None = None,
@@ -424,8 +455,7 @@ class RealtyLedger(Application[uuid.UUID]):
 
     def draft_deal(self, acting: Acting, *, customer_id: str, listing_id: str, price: int, terms: str,
                    occurred_at: datetime | None = None) -> CommandResult:
-        for attempt in range(1 + MAX_RETRIES):
-            actor = self._actor(acting)
+        def make(actor: Actor) -> tuple[Deal, Listing, Customer]:
             customer = self._get(Customer, customer_id)
             listing = self._get(Listing, listing_id)
             deal = Deal.draft(customer_id=customer.id, listing_id=listing.id, price=price, terms=terms,
@@ -434,13 +464,9 @@ class RealtyLedger(Application[uuid.UUID]):
             listing.open_deal(deal_id=deal.id, actor=actor, occurred_at=when)
             customer.reach_deal_milestone(deal_id=deal.id, milestone=DealMilestone.DRAFTED, actor=actor,
                                           occurred_at=when)
-            try:
-                return self._create(deal, listing, customer)
-            except ConcurrencyConflict:
-                if attempt == MAX_RETRIES:
-                    current = self._get(Listing, listing_id)
-                    raise ConcurrencyConflict(listing.id, listing.version - 1, current.version) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            return deal, listing, customer
+
+        return self._create(acting, make)
 
     def _deal_command(
         self,

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
     # Seconds a writer waits for the log's table lock before giving up.
     lock_timeout: int = Field(default=10, ge=0, le=600)
+    # Test each pooled connection with a round trip before use. Off: the library already retries
+    # a statement that fails on a broken connection, and the ping costs every command a round trip.
+    pool_pre_ping: bool = False
+    # Records each process keeps for commands to read (0 turns the cache off). Safe at any size:
+    # every cached read is checked when the command writes (see service.reads).
+    cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
 
     @field_validator("database_url")
     @classmethod
@@ -94,17 +100,20 @@ class Settings(BaseSettings):
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""
         db = self.database
-        env = {"AGGREGATE_CACHE_MAXSIZE": ""}  # no cache: every command re-reads the record
+        # The library's own cache stays off: ours (service.reads) is checked at write time.
+        env = {"AGGREGATE_CACHE_MAXSIZE": ""}
         if db.backend == "sqlite":
             assert db.path is not None
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.sqlite",
+                APPLICATION_RECORDER_TOPIC="archive.recorders:GuardedSQLiteRecorder",
                 SQLITE_DBNAME=str(db.path),
                 SQLITE_LOCK_TIMEOUT=str(self.lock_timeout),
             )
         else:
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.postgres",
+                APPLICATION_RECORDER_TOPIC="archive.recorders:GuardedPostgresRecorder",
                 POSTGRES_DBNAME=db.dbname,
                 POSTGRES_HOST=db.host,
                 POSTGRES_PORT=str(db.port),
@@ -114,7 +123,7 @@ class Settings(BaseSettings):
                 POSTGRES_MAX_OVERFLOW=str(self.pool_max_overflow),
                 POSTGRES_LOCK_TIMEOUT=str(self.lock_timeout),
                 POSTGRES_CONNECT_TIMEOUT="10",
-                POSTGRES_PRE_PING="y",
+                POSTGRES_PRE_PING="y" if self.pool_pre_ping else "n",
             )
         return env
 

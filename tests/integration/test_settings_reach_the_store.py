@@ -18,20 +18,21 @@ def test_a_stray_enable_db_functions_variable_cannot_reach_the_library(monkeypat
     try:
         datastore = app.recorder.datastore  # type: ignore[attr-defined]
         assert datastore.enable_db_functions is False
-        assert type(app.recorder).__module__ == "eventsourcing.postgres"
+        assert type(app.recorder).__name__ == "GuardedPostgresRecorder"
     finally:
         app.close()
 
 
-def test_the_sqlite_store_is_a_real_file(database_url: str) -> None:
+def test_each_backend_writes_through_the_guarded_recorder(database_url: str) -> None:
     app = RealtyLedger(load_settings(database_url=database_url))
     try:
         module = type(app.recorder).__module__
         settings = load_settings(database_url=database_url)
+        assert module == "archive.recorders"
         if settings.database.backend == "sqlite":
-            assert module == "eventsourcing.sqlite"
+            assert type(app.recorder).__name__ == "GuardedSQLiteRecorder"
             assert settings.database.path is not None and settings.database.path.exists()
         else:
-            assert module == "eventsourcing.postgres"
+            assert type(app.recorder).__name__ == "GuardedPostgresRecorder"
     finally:
         app.close()

@@ -1,0 +1,88 @@
+"""What one attempt of a command read, and a process-local cache of records to read from.
+
+Commands read records from the cache when they can. That is safe because every read ends up
+checked at write time: records the command writes are checked by their version numbers (the
+library's optimistic concurrency), and records it only read are passed to the recorder as
+``guards`` (see ``archive.recorders``). A stale read therefore costs a retry, never a decision on
+outdated facts; and a rule broken on cached data is confirmed on fresh reads before it is
+reported, so a stale cache never refuses a valid command either.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from eventsourcing.application import LRUCache
+
+from domain.errors import NotFound
+
+
+class RecordCache:
+    """Aggregates by id, at the version last seen by this process. Hands out copies."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._lru: LRUCache[uuid.UUID, Any] | None = LRUCache(maxsize) if maxsize > 0 else None
+
+    def get(self, record_id: uuid.UUID) -> Any | None:
+        if self._lru is None:
+            return None
+        try:
+            cached = self._lru.get(record_id)
+        except KeyError:
+            return None
+        # A copy: a command mutates what it reads, and other threads share the cache.
+        return copy.deepcopy(cached)
+
+    def put(self, aggregate: Any) -> None:
+        if self._lru is not None:
+            self._lru.put(aggregate.id, aggregate)
+
+    def evict(self, record_id: uuid.UUID) -> None:
+        if self._lru is not None:
+            try:
+                self._lru.get(record_id, evict=True)
+            except KeyError:
+                pass
+
+
+class Reads:
+    """One attempt of one command: each record read once, with the version it was read at."""
+
+    def __init__(self, load: Callable[[uuid.UUID], Any], cache: RecordCache, *, fresh: bool) -> None:
+        self._load = load
+        self._cache = cache
+        self.fresh = fresh
+        self.used_cache = False
+        self._records: dict[uuid.UUID, Any] = {}
+        self.read_versions: dict[uuid.UUID, int] = {}
+
+    def get(self, record_id: uuid.UUID, cls: type, kind: str) -> Any:
+        record = self._records.get(record_id)
+        if record is None:
+            record = None if self.fresh else self._cache.get(record_id)
+            if record is not None:
+                self.used_cache = True
+            else:
+                record = self._load(record_id)
+            self._records[record_id] = record
+            self.read_versions[record_id] = record.version
+        if not isinstance(record, cls):
+            raise NotFound(kind, record_id)
+        return record
+
+    def guards(self, written: Iterable[Any]) -> dict[uuid.UUID, int]:
+        """The records read but not written, with the versions the decision was based on."""
+        written_ids = {a.id for a in written}
+        return {rid: v for rid, v in self.read_versions.items() if rid not in written_ids}
+
+    def remember(self, written: Iterable[Any]) -> None:
+        """After a successful save: everything read or written is now known at its version."""
+        for record in [*self._records.values(), *written]:
+            self._cache.put(record)
+
+    def forget(self, written: Iterable[Any]) -> None:
+        for record_id in [*self._records, *(a.id for a in written)]:
+            self._cache.evict(record_id)
