@@ -324,11 +324,13 @@ class RawLine:
 
 
 class BareLine:
-    def __init__(self, app: BareApp, customers: int, writers: int) -> None:
+    def __init__(self, app: BareApp, customers: int, writers: int, read_first: bool = False) -> None:
         self.app = app
         self.customers = customers
         self.writers = writers
-        self.label = f"bare eventsourcing, {writers} writer{'s' if writers > 1 else ''}"
+        self.read_first = read_first
+        self.label = (f"bare eventsourcing, {'get + ' if read_first else ''}save, "
+                      f"{writers} writer{'s' if writers > 1 else ''}")
         self.actor = uuid.uuid4()
         self.appended = 0
         self.errors = 0
@@ -345,8 +347,15 @@ class BareLine:
         return groups
 
     def _work(self, tickets: list[Ticket], n: int) -> None:
-        app, actor = self.app, self.actor
+        app, actor, get = self.app, self.actor, self.app.repository.get
         try:
+            if self.read_first:  # read-modify-write, like a command: no cache, so a database read
+                ids = [t.id for t in tickets]
+                for i in range(n):
+                    t = get(ids[i % len(ids)])
+                    t.note(actor, SUBJECT)
+                    app.save(t)
+                return
             for i in range(n):
                 t = tickets[i % len(tickets)]
                 t.note(actor, SUBJECT)
@@ -462,6 +471,35 @@ def sample_state_sizes(bare: BareApp, project: RealtyLedger) -> tuple[int, int]:
     return bare_size, len(last.state)
 
 
+def git_state() -> str:
+    """The commit measured, and whether service/ or domain/ had uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "service", "domain"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return f"{head}" + (" + uncommitted changes in service/ or domain/" if dirty else "")
+
+
+def settings_diff(project: Application[Any], bare: Application[Any]) -> str:
+    """The persistence settings that can differ between the two applications (unset = library default)."""
+    keys = ("POSTGRES_PRE_PING", "POSTGRES_LOCK_TIMEOUT", "POSTGRES_POOL_SIZE", "POSTGRES_MAX_OVERFLOW",
+            "SQLITE_LOCK_TIMEOUT", "AGGREGATE_CACHE_MAXSIZE")
+    backend_prefix = "POSTGRES_" if project.env.get("PERSISTENCE_MODULE", "").endswith("postgres") else "SQLITE_"
+    parts = []
+    for k in keys:
+        if k.startswith(("POSTGRES_", "SQLITE_")) and not k.startswith(backend_prefix):
+            continue
+        p, b = project.env.get(k) or "unset", bare.env.get(k) or "unset"
+        parts.append(f"{k.removeprefix(backend_prefix)} {p} vs {b}")
+    return ", ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=("sqlite", "postgres"), required=True)
@@ -495,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = [
             ("raw", raw),
             ("bare1", BareLine(bare, args.customers, 1)),
+            ("bareget", BareLine(bare, args.customers, 1, read_first=True)),
             ("proj1", ProjectLine(project, staff, args.customers, 1)),
             ("bareN", BareLine(bare, args.customers, args.writers)),
             ("projN", ProjectLine(project, staff, args.customers, args.writers)),
@@ -504,12 +543,14 @@ def main(argv: list[str] | None = None) -> int:
             ("backend", backend.name),
             ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
             ("eventsourcing", importlib_metadata.version("eventsourcing")),
+            ("project code", git_state()),
             *backend.describe(),
             ("events per line per round (N)", str(args.events)),
             ("timed rounds", f"{args.rounds} (+1 untimed warm-up)"),
             ("aggregates per round", f"{args.customers} fresh customers/tickets, round-robin"),
             ("concurrent writers", str(args.writers)),
             ("event state size", f"project RequestRaised {project_size} B, bare Ticket.Noted {bare_size} B, raw {len(state)} B"),
+            ("library settings, project vs bare", settings_diff(project, bare)),
             ("CPUs / load average", f"{os.cpu_count()} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}"),
         ]
         t = Table(title="Environment", show_header=False)
@@ -532,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         print_results(args, backend, results)
         # Every append really landed: count what the stores hold against what we asked for.
         ln = dict(lines)
-        want_bare = ln["bare1"].appended + ln["bareN"].appended
+        want_bare = ln["bare1"].appended + ln["bareget"].appended + ln["bareN"].appended
         want_proj = ln["proj1"].appended + ln["projN"].appended + args.writers + 1 + 2  # + staff, size probe
         got_bare = bare.recorder.max_notification_id() or 0
         got_proj = project.event_count()
@@ -553,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_results(args: argparse.Namespace, backend: Backend, results: dict[str, Result]) -> None:
-    raw, bare1, proj1, bareN, projN = (results[k] for k in ("raw", "bare1", "proj1", "bareN", "projN"))
+    raw, bare1, bareget, proj1, bareN, projN = (
+        results[k] for k in ("raw", "bare1", "bareget", "proj1", "bareN", "projN"))
     t = Table(title=f"Append throughput on {backend.name}: events/s over {args.rounds} rounds of {args.events} events")
     t.add_column("#", justify="right")
     t.add_column("line")
@@ -561,7 +603,7 @@ def print_results(args: argparse.Namespace, backend: Backend, results: dict[str,
     t.add_column("min", justify="right")
     t.add_column("max", justify="right")
     t.add_column("µs/event (median)", justify="right")
-    for i, res in enumerate((raw, bare1, proj1, bareN, projN), 1):
+    for i, res in enumerate((raw, bare1, bareget, proj1, bareN, projN), 1):
         t.add_row(str(i), res.label, f"{res.median:,.0f}", f"{min(res.rates):,.0f}", f"{max(res.rates):,.0f}",
                   f"{1e6 / res.median:,.0f}")
     console.print(t)
@@ -578,6 +620,7 @@ def print_results(args: argparse.Namespace, backend: Backend, results: dict[str,
         ("project 1 writer / bare library 1 writer", proj1, bare1),
         ("project 1 writer / raw floor", proj1, raw),
         ("bare library 1 writer / raw floor", bare1, raw),
+        ("project 1 writer / bare library get + save", proj1, bareget),
         (f"project {args.writers} writers / project 1 writer", projN, proj1),
         (f"bare library {args.writers} writers / bare library 1 writer", bareN, bare1),
     ):

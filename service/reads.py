@@ -10,7 +10,7 @@ reported, so a stale cache never refuses a valid command either.
 
 from __future__ import annotations
 
-import copy
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,31 +21,38 @@ from domain.errors import NotFound
 
 
 class RecordCache:
-    """Aggregates by id, at the version last seen by this process. Hands out copies."""
+    """Aggregates by id, at the latest version this process has seen.
+
+    A cached record is lent to one command at a time: ``take`` removes it, and the command puts it
+    back after a successful save. So no two threads ever share an aggregate object, and nothing is
+    copied; a command that finds a record out on loan simply reads it from the store.
+    """
 
     def __init__(self, maxsize: int) -> None:
         self._lru: LRUCache[uuid.UUID, Any] | None = LRUCache(maxsize) if maxsize > 0 else None
+        self._lock = threading.Lock()
 
-    def get(self, record_id: uuid.UUID) -> Any | None:
+    def take(self, record_id: uuid.UUID) -> Any | None:
         if self._lru is None:
             return None
         try:
-            cached = self._lru.get(record_id)
+            return self._lru.get(record_id, evict=True)
         except KeyError:
             return None
-        # A copy: a command mutates what it reads, and other threads share the cache.
-        return copy.deepcopy(cached)
 
-    def put(self, aggregate: Any) -> None:
-        if self._lru is not None:
-            self._lru.put(aggregate.id, aggregate)
+    def give_back(self, aggregate: Any) -> None:
+        if self._lru is None:
+            return
+        with self._lock:  # never replace a newer version another command put back meanwhile
+            try:
+                held = self._lru.get(aggregate.id)
+            except KeyError:
+                held = None
+            if held is None or held.version < aggregate.version:
+                self._lru.put(aggregate.id, aggregate)
 
     def evict(self, record_id: uuid.UUID) -> None:
-        if self._lru is not None:
-            try:
-                self._lru.get(record_id, evict=True)
-            except KeyError:
-                pass
+        self.take(record_id)
 
 
 class Reads:
@@ -62,7 +69,7 @@ class Reads:
     def get(self, record_id: uuid.UUID, cls: type, kind: str) -> Any:
         record = self._records.get(record_id)
         if record is None:
-            record = None if self.fresh else self._cache.get(record_id)
+            record = None if self.fresh else self._cache.take(record_id)
             if record is not None:
                 self.used_cache = True
             else:
@@ -79,9 +86,9 @@ class Reads:
         return {rid: v for rid, v in self.read_versions.items() if rid not in written_ids}
 
     def remember(self, written: Iterable[Any]) -> None:
-        """After a successful save: everything read or written is now known at its version."""
-        for record in [*self._records.values(), *written]:
-            self._cache.put(record)
+        """After a successful save: what was read and written goes (back) into the cache."""
+        for record in {id(r): r for r in [*self._records.values(), *written]}.values():
+            self._cache.give_back(record)
 
     def forget(self, written: Iterable[Any]) -> None:
         for record_id in [*self._records, *(a.id for a in written)]:
