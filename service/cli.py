@@ -139,16 +139,21 @@ def _showcase_path(settings: Settings) -> Path | None:
 
 
 def _write_showcase(settings: Settings, summary: Any) -> None:
+    """Remember where to look: labels to `realty <kind> show ID` commands."""
     path = _showcase_path(settings)
-    if path is not None:
-        path.write_text(json.dumps(summary.showcase, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if path is None:
+        return
+    commands = {label: f"customer show {record_id}" for label, record_id in summary.showcase.items()}
+    # Labels of other records start with their kind: "deal rejected then approved", "staff deactivated".
+    commands |= {label: f"{label.split()[0]} show {record_id}" for label, record_id in summary.records.items()}
+    path.write_text(json.dumps(commands, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _print_summary(app: Any, settings: Settings) -> None:
     from rich.table import Table
 
     counts = app.count_by_kind()
-    table = Table(title=f"Realty Ledger at {settings.database.describe()}")
+    table = Table(title="Realty Ledger")
     table.add_column("record")
     table.add_column("count", justify="right")
     for kind, count in sorted(counts.items()):
@@ -156,13 +161,26 @@ def _print_summary(app: Any, settings: Settings) -> None:
     table.add_row("events (the log)", str(app.event_count()))
     console = _console()
     console.print(table)
+    console.print(f"store: {settings.database.describe()}", soft_wrap=True)
+    prog = _program()
     path = _showcase_path(settings)
     if path is not None and path.exists():
         showcase = json.loads(path.read_text(encoding="utf-8"))
-        console.print(f"Showcase records (from {path}):")
-        for label, record_id in showcase.items():
-            console.print(f"  {label:<28} realty customer show {record_id}")
-    console.print("Try: realty customer show ID  ·  realty customer show ID --history  ·  realty --help")
+        console.print(f"Where to look (from {path}):")
+        for label, command in showcase.items():
+            console.print(f"  {label:<34} {prog} {command} --history", soft_wrap=True)
+    console.print(f"More: {prog} --help", soft_wrap=True)
+
+
+def _program() -> str:
+    """How the user called us (e.g. .venv/bin/realty), so printed commands can be pasted as they are."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "realty" or not argv0.exists():
+        return "realty"
+    try:
+        return str(argv0.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(argv0)
 
 
 def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:

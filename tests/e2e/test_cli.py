@@ -106,3 +106,37 @@ def test_show_refuses_a_record_of_another_kind_and_unknown_ids(stored_customer: 
                           2, "not_found")
     assert_one_line_error(realty("customer", "show", customer, "--at", "yesterday", database_url=url), 2,
                           "ISO 8601")
+
+
+def test_demo_loads_a_small_story_with_a_progress_bar_on_each_backend(database_url: str) -> None:
+    result = realty("demo", "--customers", "12", "--seed", "5", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "demo loaded: 12 customers" in result.stdout
+    assert "12/12" in result.stdout  # the progress bar's last state
+    summary = realty("summary", database_url=database_url)
+    assert summary.returncode == 0
+    assert "customers" in summary.stdout and "events (the log)" in summary.stdout
+
+
+def test_run_loads_the_demo_only_on_the_first_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'realty.sqlite3'}"
+    first = realty("run", "--customers", "8", database_url=url, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "first run: loading demo data" in first.stdout
+    assert "Where to look" in first.stdout
+    showcase = json.loads((tmp_path / "var" / "demo-showcase.json").read_text(encoding="utf-8"))
+    assert any(command.startswith("customer show ") for command in showcase.values())
+
+    second = realty("run", database_url=url, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "first run" not in second.stdout
+    # Every printed command works as printed.
+    label, command = next(iter(showcase.items()))
+    shown = realty(*command.split(), "--json", database_url=url, cwd=tmp_path)
+    assert shown.returncode == 0, (label, shown.stderr)
+
+
+def test_demo_refuses_a_silly_customer_count() -> None:
+    result = realty("demo", "--customers", "0", database_url="sqlite:////tmp/never-created.sqlite3")
+    assert_one_line_error(result, 2, "--customers")
+    assert not Path("/tmp/never-created.sqlite3").exists()
