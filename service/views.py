@@ -10,6 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
@@ -41,8 +43,6 @@ def primitive(value: Any) -> Any:
 
 
 def kind_of(aggregate: Any) -> str:
-    from eventsourcing.utils import get_topic
-
     return get_topic(type(aggregate)).removeprefix("realty.")
 
 

@@ -13,12 +13,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 
-from service.application import Acting, RealtyLedger
-from service.settings import load_settings
+# Imported lazily below, so the unit tests (no I/O) still load when the service layer is broken.
+if TYPE_CHECKING:
+    from service.application import Acting, RealtyLedger
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -29,6 +30,10 @@ def postgres_url() -> str:
 
 @functools.cache
 def postgres_unavailable_reason() -> str | None:
+    import psycopg
+
+    from service.settings import load_settings
+
     url = postgres_url()
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
@@ -60,6 +65,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[RealtyLedger]:
+    from service.application import RealtyLedger
+    from service.settings import load_settings
+
     ledger = RealtyLedger(load_settings(database_url=database_url))
     try:
         yield ledger
@@ -87,6 +95,8 @@ class Team:
 
 
 def register_team(app: RealtyLedger, name: str = "浦东一组") -> Team:
+    from service.application import Acting
+
     system = Acting.system()
 
     def add(person: str, role: str) -> Acting:
