@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.customer_values import Stage
 
+
 @dataclass(eq=False)
 class _Team:
     name: str

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from domain.customer import Customer
-from domain.customer_values import DealMilestone, Stage
 from domain.customer_service import CustomerServiceDesk
+from domain.customer_values import DealMilestone, Stage
 from domain.errors import (
     AlreadyAssigned,
     CannotHoldCustomers,
