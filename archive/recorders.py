@@ -4,10 +4,11 @@ A command decides on the state of records it reads but does not write: the actin
 (still active?), the listing it shows (withdrawn?), the colleague it escalates to. The library
 only guards the records it writes (by their version numbers). These recorders accept
 ``guards={record_id: version_read}`` and refuse the whole insert with an ``IntegrityError`` —
-the same error as a lost race on a written record — if any guarded record has a newer event
-(on SQLite a ``RecordMovedOn`` that names it; on PostgreSQL the unique violation itself).
-The check runs after the log's write lock is taken (PostgreSQL's table lock, SQLite's single
-writer), so nothing can slip in between the check and the commit.
+the same error as a lost race on a written record — if any guarded record is not at the version
+read: it has a newer event, or never had that version (on SQLite a ``RecordMovedOn`` that names
+it; on PostgreSQL the constraint violation itself, which names it too). The check runs after the
+log's write lock is taken (PostgreSQL's table lock, SQLite's single writer), so nothing can slip
+in between the check and the commit.
 
 This lets the application read from a process-local cache without giving up correctness: stale
 reads can only cost a retry, never a decision on outdated facts.
@@ -46,25 +47,32 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
         # Copies the event that follows each guarded version back into the table. If a record has
         # moved on, that event exists and its copy violates the primary key: the statement fails
         # with the same unique violation as a lost race on a written record, and the transaction
-        # is rolled back. If nothing moved on, it copies nothing. Unlike a SELECT whose result we
-        # would inspect, it needs no extra round trip inside the insert's pipeline.
+        # is rolled back. If a guarded version was never recorded (a read of a save that failed,
+        # say), it inserts a row without a version, which violates the not-null constraint: so a
+        # guard passes only at the version the store holds, as on SQLite. Otherwise it copies
+        # nothing. Unlike a SELECT whose result we would inspect, it needs no extra round trip
+        # inside the insert's pipeline.
         copy_next = (
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{table} e "
+            "SELECT g.id, e.originator_version, "
+            "COALESCE(e.topic, 'guarded version ' || g.version || ' was never recorded'), e.state "
+            "FROM {guards} LEFT JOIN {schema}.{table} e "
+            "ON e.originator_id = g.id AND e.originator_version = g.version + 1 "
+            "WHERE e.originator_id IS NOT NULL OR (g.version > 0 AND NOT EXISTS (SELECT FROM {schema}.{table} r "
+            "WHERE r.originator_id = g.id AND r.originator_version = g.version))"
         )
         names = {
             "schema": Identifier(datastore.schema),
             "table": Identifier(events_table_name),
-            "id_type": Identifier(datastore.originator_id_type),
         }
+        id_type = Identifier(datastore.originator_id_type)
         # Most commands guard one record (the acting staff member): scalar parameters plan faster.
-        self.guard_one_statement = SQL(
-            copy_next + "WHERE e.originator_id = %s AND e.originator_version = %s"
-        ).format(**names)
-        self.guard_many_statement = SQL(
-            copy_next + "JOIN unnest(%s::{id_type}[], %s::bigint[]) AS g(id, next_version) "
-            "ON e.originator_id = g.id AND e.originator_version = g.next_version"
-        ).format(**names)
+        self.guard_one_statement = SQL(copy_next).format(
+            guards=SQL("(SELECT %s::{}, %s::bigint) AS g(id, version)").format(id_type), **names
+        )
+        self.guard_many_statement = SQL(copy_next).format(
+            guards=SQL("unnest(%s::{}[], %s::bigint[]) AS g(id, version)").format(id_type), **names
+        )
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -77,10 +85,10 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
         self._lock_table(curs)
         if len(guards) == 1:
             ((record_id, version),) = guards.items()
-            curs.execute(self.guard_one_statement, (record_id, version + 1), prepare=True)
+            curs.execute(self.guard_one_statement, (record_id, version), prepare=True)
         else:
             ids = list(guards)
-            curs.execute(self.guard_many_statement, (ids, [guards[i] + 1 for i in ids]), prepare=True)
+            curs.execute(self.guard_many_statement, (ids, [guards[i] for i in ids]), prepare=True)
         self._notify_channel(curs)
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
@@ -91,7 +99,15 @@ class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         guards: Guards | None = kwargs.get("guards")
         if guards:
-            # Inside the writer's transaction: SQLite has a single writer, so this is exact.
+            # Take the write lock before reading: the library's transaction begins deferred, so a
+            # read first would run on a snapshot that another process could commit past, and the
+            # insert would then fail at once with "database is locked" (an OperationalError, not
+            # retried) instead of waiting and checking that commit. Inserting nothing takes the lock
+            # (waiting for it as any first write does); SQLite has a single writer, so this is exact.
+            c.execute(
+                f"INSERT INTO {self.events_table_name} "  # noqa: S608
+                f"SELECT * FROM {self.events_table_name} WHERE 0"
+            )
             latest: dict[uuid.UUID, int] = {}
             for record_id in guards:
                 c.execute(
