@@ -369,3 +369,17 @@ class StaffAlreadyDeactivated(DomainError):
 
     def __init__(self, staff_id: object) -> None:
         super().__init__(f"staff member {staff_id} is already deactivated", staff_id=str(staff_id))
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+    def __init__(self, token_id: object) -> None:
+        super().__init__("token", token_id)
+
+
+class TokenAlreadyRevoked(DomainError):
+    code = "token_already_revoked"
+
+    def __init__(self, token_id: object) -> None:
+        super().__init__(f"token {token_id} is already revoked", token_id=str(token_id))

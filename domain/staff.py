@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidValue, SelfAssessment, StaffAlreadyDeactivated, StaffDeactivated
+from domain.errors import (
+    InvalidValue,
+    SelfAssessment,
+    StaffAlreadyDeactivated,
+    StaffDeactivated,
+    TokenAlreadyRevoked,
+    TokenNotFound,
+)
 from domain.identity import STAFF_ROLES, Actor, Duty, Role
 from domain.recording import Recordable, RecordedEvent, require_text, require_whole
 
@@ -28,6 +36,7 @@ class StaffMember(Recordable, Aggregate):
         def apply(self, staff: StaffMember) -> None:
             staff.name, staff.role, staff.team = self.name, self.role, self.team
             staff.active = True
+            staff.tokens = {}
             staff.trainings = []
             staff.assessments = []
             staff.incentives = []
@@ -76,6 +85,30 @@ class StaffMember(Recordable, Aggregate):
 
         def apply(self, staff: StaffMember) -> None:
             staff.active = False
+
+    class TokenIssued(Event):
+        """An API token: only a hash of its secret is recorded; the secret is shown once."""
+
+        TOPIC = "realty.staff.token_issued"
+        token_id: uuid.UUID
+        secret_hash: str
+        label: str
+
+        def apply(self, staff: StaffMember) -> None:
+            staff.tokens[str(self.token_id)] = {
+                "secret_hash": self.secret_hash,
+                "label": self.label,
+                "issued_at": self.occurred_at,
+                "revoked_at": None,
+            }
+
+    class TokenRevoked(Event):
+        TOPIC = "realty.staff.token_revoked"
+        token_id: uuid.UUID
+        reason: str
+
+        def apply(self, staff: StaffMember) -> None:
+            staff.tokens[str(self.token_id)]["revoked_at"] = self.occurred_at
 
 
     @property
@@ -167,6 +200,50 @@ class StaffMember(Recordable, Aggregate):
         if not self.active:
             raise StaffAlreadyDeactivated(self.id)
         self._record(self.Deactivated, actor, occurred_at, reason=require_text("reason", reason))
+
+    def issue_token(
+        self,
+        *,
+        token_id: uuid.UUID,
+        secret_hash: str,
+        label: str,
+        actor: Actor,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        if actor.id != self.id:
+            actor.require(Duty.MANAGE_STAFF)
+        self._ensure_active()
+        if len(secret_hash) != 64 or any(ch not in "0123456789abcdef" for ch in secret_hash):
+            raise InvalidValue("secret_hash", "must be a SHA-256 hex digest")
+        if str(token_id) in self.tokens:
+            raise InvalidValue("token_id", "is already issued")
+        self._record(
+            self.TokenIssued,
+            actor,
+            occurred_at,
+            token_id=token_id,
+            secret_hash=secret_hash,
+            label=require_text("label", label, 100),
+        )
+
+    def revoke_token(
+        self, *, token_id: uuid.UUID, reason: str, actor: Actor, occurred_at: datetime | None = None
+    ) -> None:
+        if actor.id != self.id:
+            actor.require(Duty.MANAGE_STAFF)
+        token = self.tokens.get(str(token_id))
+        if token is None:
+            raise TokenNotFound(token_id)
+        if token["revoked_at"] is not None:
+            raise TokenAlreadyRevoked(token_id)
+        self._record(self.TokenRevoked, actor, occurred_at, token_id=token_id, reason=require_text("reason", reason))
+
+    def token_matches(self, token_id: uuid.UUID, secret_hash: str) -> bool:
+        """True for a live token of an active member; compared in constant time."""
+        token = self.tokens.get(str(token_id))
+        if token is None or token["revoked_at"] is not None or not self.active:
+            return False
+        return hmac.compare_digest(token["secret_hash"], secret_hash)
 
     def _ensure_active(self) -> None:
         if not self.active:

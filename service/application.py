@@ -28,7 +28,7 @@ from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFou
 from domain.identity import SYSTEM_ACTOR_ID, Actor
 from domain.listing import Listing
 from domain.staff import StaffMember
-from service import views
+from service import tokens, views
 from service.reads import Reads, RecordCache
 from service.settings import Settings, load_settings
 
@@ -245,6 +245,33 @@ class RealtyLedger(Application[uuid.UUID]):
                          expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
         return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.deactivate(
             reason=reason, actor=a, occurred_at=occurred_at))
+
+    def issue_token(self, acting: Acting, staff_id: str, *, label: str) -> tuple[str, CommandResult]:
+        """A new API token for a staff member: the token (shown once) and the recorded result."""
+        target = as_uuid(staff_id, "staff_member_id")
+        token, token_id, secret_hash = tokens.new_token(target)
+        result = self._staff_command(acting, target, None, lambda s, a: s.issue_token(
+            token_id=token_id, secret_hash=secret_hash, label=label, actor=a))
+        return token, CommandResult(result.id, result.version, str(token_id))
+
+    def revoke_token(self, acting: Acting, staff_id: str, *, token_id: str, reason: str) -> CommandResult:
+        return self._staff_command(acting, staff_id, None, lambda s, a: s.revoke_token(
+            token_id=as_uuid(token_id, "token_id"), reason=reason, actor=a))
+
+    def authenticate(self, token: str, correlation_id: str | None = None) -> Acting | None:
+        """The identity a bearer token stands for, or None (malformed, unknown, revoked, inactive).
+
+        Reads the staff record from the store, not the cache: a token revoked or a member
+        deactivated by another process stops working at once, for reads as well as commands.
+        """
+        try:
+            parsed = tokens.parse_token(token)
+            staff = self._load(parsed.staff_id)
+        except (tokens.MalformedToken, NotFound):
+            return None
+        if not isinstance(staff, StaffMember) or not staff.token_matches(parsed.token_id, parsed.secret_hash):
+            return None
+        return Acting(staff.id, correlation_id=correlation_id)
 
     # --- listings --------------------------------------------------------------------------
 

@@ -46,6 +46,8 @@ PUBLISHED_CODES = {
     "CustomerHasOpenDeal": "customer_has_open_deal",
     "DocumentAlreadyVerified": "document_already_verified",
     "SelfAssessment": "self_assessment",
+    "TokenNotFound": "token_not_found",
+    "TokenAlreadyRevoked": "token_already_revoked",
 }
 
 
