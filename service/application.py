@@ -61,6 +61,16 @@ class Acting:
 
 
 @dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: who, in which role and team, and how to act as them."""
+
+    staff_id: uuid.UUID
+    role: Role
+    team: str
+    acting: Acting
+
+
+@dataclass(frozen=True)
 class CommandResult:
     id: str
     version: int
@@ -258,7 +268,7 @@ class RealtyLedger(Application[uuid.UUID]):
         return self._staff_command(acting, staff_id, None, lambda s, a: s.revoke_token(
             token_id=as_uuid(token_id, "token_id"), reason=reason, actor=a))
 
-    def authenticate(self, token: str, correlation_id: str | None = None) -> Acting | None:
+    def authenticate(self, token: str, correlation_id: str | None = None) -> Principal | None:
         """The identity a bearer token stands for, or None (malformed, unknown, revoked, inactive).
 
         Reads the staff record from the store, not the cache: a token revoked or a member
@@ -271,7 +281,7 @@ class RealtyLedger(Application[uuid.UUID]):
             return None
         if not isinstance(staff, StaffMember) or not staff.token_matches(parsed.token_id, parsed.secret_hash):
             return None
-        return Acting(staff.id, correlation_id=correlation_id)
+        return Principal(staff.id, staff.role_enum, staff.team, Acting(staff.id, correlation_id=correlation_id))
 
     # --- listings --------------------------------------------------------------------------
 

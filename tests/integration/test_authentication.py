@@ -25,10 +25,11 @@ def test_a_token_identifies_its_holder_until_it_is_revoked_elsewhere(
     app: RealtyLedger, other: RealtyLedger, team: Team
 ) -> None:
     token, issued = app.issue_token(team.admin, team.id(team.consultant), label="前台电脑")
-    acting = app.authenticate(token, correlation_id="req-1")
-    assert acting is not None
-    assert str(acting.staff_id) == team.id(team.consultant)
-    assert acting.correlation_id == "req-1"
+    principal = app.authenticate(token, correlation_id="req-1")
+    assert principal is not None
+    assert str(principal.staff_id) == team.id(team.consultant)
+    assert (principal.role, principal.team) == ("property_consultant", team.name)
+    assert principal.acting.correlation_id == "req-1"
     history = app.history(team.id(team.consultant))
     assert history[-1]["name"] == "StaffMember.TokenIssued"
     assert token.split("_", 3)[3] not in str(history)  # only the hash is on the record

@@ -1,0 +1,82 @@
+"""The dependencies routes declare: the ledger, the authenticated caller, and their access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from domain.errors import NotFound
+from service.api.permissions import Scope, not_found, scope_for, within
+from service.api.problems import Problem
+from service.application import Principal, RealtyLedger
+
+
+def get_ledger(request: Request) -> RealtyLedger:
+    ledger: RealtyLedger = request.app.state.ledger
+    return ledger
+
+
+LedgerDep = Annotated[RealtyLedger, Depends(get_ledger)]
+
+
+def get_caller(
+    request: Request,
+    ledger: LedgerDep,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Principal:
+    if not authorization:
+        raise Problem(401, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>")
+    kind, _, token = authorization.partition(" ")
+    principal = ledger.authenticate(token.strip(), request.state.request_id) if kind.lower() == "bearer" else None
+    if principal is None:
+        raise Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
+    request.state.actor_id = str(principal.staff_id)
+    return principal
+
+
+CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+@dataclass(frozen=True)
+class Access:
+    route: str
+    caller: Principal
+    scope: Scope
+
+    def require(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record, if inside the caller's scope; else 404 (never say it exists)."""
+        if not within(self.scope, self.caller, record):
+            raise not_found(record["id"])
+        return record
+
+    def load(self, ledger: RealtyLedger, record_id: str, kind: str) -> dict[str, Any]:
+        try:
+            record = ledger.state(record_id)
+        except NotFound:
+            raise not_found(record_id) from None
+        if record["kind"] != kind:
+            raise not_found(record_id)
+        return self.require(record)
+
+
+def get_access(request: Request, caller: CallerDep) -> Access:
+    route = request.scope["route"].name
+    return Access(route, caller, scope_for(route, caller))
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    """``If-Match: "7"`` (the ETag of a GET) makes a command conditional on version 7."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise Problem(400, "invalid_if_match", "Invalid If-Match", 'If-Match must be an ETag like "7"')
+    return int(text)
+
+
+ExpectedVersionDep = Annotated[int | None, Depends(expected_version)]

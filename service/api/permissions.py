@@ -1,0 +1,87 @@
+"""Who may call which route on which records: one table, deny by default.
+
+Each route has an entry: for every role that may call it, the records it may touch —
+``ANY`` record, records of the caller's ``TEAM``, or records ``ASSIGNED`` to the caller (customers
+they hold, deals they drafted). A role missing from a route's entry is refused with 403; a record
+outside the caller's scope is reported as 404, so a caller cannot learn that it exists.
+``docs/api.md`` mirrors this table; a test walks every route of the app against it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from domain.identity import Role
+from service.api.problems import Problem
+from service.application import Principal
+
+
+class Scope(StrEnum):
+    ANY = "any"
+    TEAM = "team"
+    ASSIGNED = "assigned"
+    SELF = "self"  # staff routes: the caller's own staff record
+
+
+C, M, CS, S = Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER, Role.CUSTOMER_SERVICE, Role.SALES_MANAGER
+CO, AR, AD = Role.COMPLIANCE_OFFICER, Role.ARCHIVIST, Role.ADMINISTRATOR
+
+PUBLIC = "public"  # health checks: no token needed
+
+_READ_CUSTOMER = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY}
+_CUSTOMER_WORK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, S: Scope.TEAM}
+_SERVICE_DESK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
+_FOLLOW_UP = {M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
+
+PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
+    "health.live": PUBLIC,
+    "health.ready": PUBLIC,
+    "customers.receive": {C: Scope.ANY, M: Scope.ANY, S: Scope.ANY},
+    "customers.read": _READ_CUSTOMER,
+    "customers.history": _READ_CUSTOMER,
+    "customers.record_personal_details": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM},
+    "customers.record_needs": _CUSTOMER_WORK,
+    "customers.raise_request": _SERVICE_DESK,
+    "customers.respond_to_request": _SERVICE_DESK,
+    "customers.file_complaint": _SERVICE_DESK,
+    "customers.resolve_complaint": _SERVICE_DESK,
+    "customers.answer_survey": _FOLLOW_UP,
+    "customers.mark_lost": _CUSTOMER_WORK,
+    "customers.reassign": {S: Scope.TEAM},
+    "staff.register": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.read": {AD: Scope.ANY, S: Scope.TEAM, CO: Scope.ANY, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
+                   AR: Scope.SELF},
+    "staff.issue_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
+                          CO: Scope.SELF, AR: Scope.SELF},
+}
+
+
+def scope_for(route: str, caller: Principal) -> Scope:
+    """The caller's scope on this route, or 403 if their role may not call it at all."""
+    entry = PERMISSIONS.get(route)
+    if entry is None:  # a route without an entry is nobody's: deny by default
+        raise Problem(403, "forbidden", "Forbidden", f"no role may call {route}")
+    if entry == PUBLIC:
+        return Scope.ANY
+    assert isinstance(entry, dict)
+    scope = entry.get(caller.role)
+    if scope is None:
+        raise Problem(403, "forbidden", "Forbidden", f"role {caller.role.value} may not call {route}")
+    return scope
+
+
+def within(scope: Scope, caller: Principal, record: dict[str, Any]) -> bool:
+    """Whether a record (as returned by ``RealtyLedger.state``) is inside the caller's scope."""
+    if scope is Scope.ANY:
+        return True
+    if scope is Scope.SELF:
+        return record.get("id") == str(caller.staff_id)
+    if scope is Scope.TEAM:
+        return record.get("team") == caller.team
+    holder = record.get("assigned_to") or record.get("drafted_by")
+    return holder == str(caller.staff_id)
+
+
+def not_found(record_id: str) -> Problem:
+    return Problem(404, "not_found", "Not found", f"no record {record_id} for this caller")

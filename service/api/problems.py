@@ -1,0 +1,84 @@
+"""Errors as RFC 9457 problem details, mapped from domain codes in one place.
+
+Every error body is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``
+and a stable ``code`` (the domain error's code, or one of the HTTP layer's own below). Details
+never carry personal data: domain messages hold ids and enum values only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import errors as e
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://realty-ledger.example/problems/"
+
+# Domain error class -> HTTP status. Subclasses inherit their base's status unless listed.
+STATUS_OF: dict[type[e.DomainError], int] = {
+    e.InvalidValue: 422,
+    e.NotFound: 404,
+    e.ConcurrencyConflict: 409,
+    e.OccurredInFuture: 422,
+    e.OccurredBeforePrevious: 422,
+    e.NotPermitted: 403,
+    e.StaffDeactivated: 409,
+    e.SelfApproval: 403,
+    e.SelfAssessment: 403,
+}
+DEFAULT_DOMAIN_STATUS = 409  # a rule of the process refuses the command in the record's state
+
+
+class Problem(Exception):
+    """An HTTP-layer error with its own stable code (unauthenticated, forbidden, precondition...)."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+
+
+def status_of(error: e.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return DEFAULT_DOMAIN_STATUS
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + code, "title": title, "status": status, "detail": detail, "code": code, **extra}
+    headers = {"WWW-Authenticate": 'Bearer realm="realty"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(e.DomainError)
+    async def _domain(request: Request, exc: e.DomainError) -> JSONResponse:
+        if isinstance(exc, e.ConcurrencyConflict) and request.headers.get("if-match"):
+            # The caller's If-Match named a version the record has moved past.
+            return problem_response(412, "precondition_failed", "Precondition failed", exc.message,
+                                    context=exc.context)
+        return problem_response(status_of(exc), exc.code, type(exc).__name__, exc.message, context=exc.context)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        return problem_response(422, "invalid_request", "Invalid request",
+                                "the request does not match the schema", errors=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "malformed_body", 404: "no_such_route", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error")
+        return problem_response(exc.status_code, code, str(exc.detail), str(exc.detail))
