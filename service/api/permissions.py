@@ -35,8 +35,10 @@ _SERVICE_DESK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.
 _FOLLOW_UP = {M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
 
 PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
+    # --- health ---
     "health.live": PUBLIC,
     "health.ready": PUBLIC,
+    # --- customers ---
     "customers.receive": {C: Scope.ANY, M: Scope.ANY, S: Scope.ANY},
     "customers.read": _READ_CUSTOMER,
     "customers.history": _READ_CUSTOMER,
@@ -49,11 +51,16 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.answer_survey": _FOLLOW_UP,
     "customers.mark_lost": _CUSTOMER_WORK,
     "customers.reassign": {S: Scope.TEAM},
+    # --- end of customers ---
+    # --- listings and deals ---
+    # --- end of listings and deals ---
+    # --- staff ---
     "staff.register": {AD: Scope.ANY, S: Scope.TEAM},
     "staff.read": {AD: Scope.ANY, S: Scope.TEAM, CO: Scope.ANY, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                    AR: Scope.SELF},
     "staff.issue_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                           CO: Scope.SELF, AR: Scope.SELF},
+    # --- end of staff ---
 }
 
 

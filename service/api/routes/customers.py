@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from domain.identity import Role
-from service.api import schemas as s
 from service.api.deps import AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.problems import Problem
+from service.api.schemas import common as c
+from service.api.schemas import customers as s
 from service.application import CommandResult
 from service.redaction import redact_event, redact_state
 
@@ -19,12 +20,12 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 FULL_VIEW = frozenset({Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER, Role.CUSTOMER_SERVICE, Role.SALES_MANAGER})
 
 
-def done(result: CommandResult, response: Response) -> s.CommandResultPublic:
+def done(result: CommandResult, response: Response) -> c.CommandResultPublic:
     response.headers["ETag"] = f'"{result.version}"'
-    return s.CommandResultPublic(**result.as_dict())
+    return c.CommandResultPublic(**result.as_dict())
 
 
-@router.post("", name="customers.receive", status_code=201, response_model=s.CommandResultPublic,
+@router.post("", name="customers.receive", status_code=201, response_model=c.CommandResultPublic,
              summary="Receive a customer (first contact, 客户首次接触)")
 def receive(body: s.CustomerCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
     caller = access.caller
@@ -58,7 +59,7 @@ def history(customer_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict
 
 
 @router.post("/{customer_id}/personal-details", name="customers.record_personal_details",
-             response_model=s.CommandResultPublic, summary="Record name, phone and ID number")
+             response_model=c.CommandResultPublic, summary="Record name, phone and ID number")
 def record_personal_details(customer_id: str, body: s.PersonalDetails, ledger: LedgerDep, access: AccessDep,
                             version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -67,7 +68,7 @@ def record_personal_details(customer_id: str, body: s.PersonalDetails, ledger: L
         expected_version=version, occurred_at=body.occurred_at), response)
 
 
-@router.post("/{customer_id}/needs", name="customers.record_needs", response_model=s.CommandResultPublic,
+@router.post("/{customer_id}/needs", name="customers.record_needs", response_model=c.CommandResultPublic,
              summary="Record the customer's needs (需求分析)")
 def record_needs(customer_id: str, body: s.Needs, ledger: LedgerDep, access: AccessDep,
                  version: ExpectedVersionDep, response: Response) -> Any:
@@ -81,7 +82,7 @@ def record_needs(customer_id: str, body: s.Needs, ledger: LedgerDep, access: Acc
 
 
 @router.post("/{customer_id}/requests", name="customers.raise_request", status_code=201,
-             response_model=s.CommandResultPublic, summary="Raise a request (due within 24 hours)")
+             response_model=c.CommandResultPublic, summary="Raise a request (due within 24 hours)")
 def raise_request(customer_id: str, body: s.RequestRaise, ledger: LedgerDep, access: AccessDep,
                   version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -90,7 +91,7 @@ def raise_request(customer_id: str, body: s.RequestRaise, ledger: LedgerDep, acc
 
 
 @router.post("/{customer_id}/requests/{request_id}/response", name="customers.respond_to_request",
-             response_model=s.CommandResultPublic, summary="Respond to a request")
+             response_model=c.CommandResultPublic, summary="Respond to a request")
 def respond_to_request(customer_id: str, request_id: str, body: s.RequestResponse, ledger: LedgerDep,
                        access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -100,7 +101,7 @@ def respond_to_request(customer_id: str, request_id: str, body: s.RequestRespons
 
 
 @router.post("/{customer_id}/complaints", name="customers.file_complaint", status_code=201,
-             response_model=s.CommandResultPublic, summary="File a complaint (handled within 72 hours)")
+             response_model=c.CommandResultPublic, summary="File a complaint (handled within 72 hours)")
 def file_complaint(customer_id: str, body: s.ComplaintFile, ledger: LedgerDep, access: AccessDep,
                    version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -110,7 +111,7 @@ def file_complaint(customer_id: str, body: s.ComplaintFile, ledger: LedgerDep, a
 
 
 @router.post("/{customer_id}/complaints/{complaint_id}/resolution", name="customers.resolve_complaint",
-             response_model=s.CommandResultPublic, summary="Resolve a complaint")
+             response_model=c.CommandResultPublic, summary="Resolve a complaint")
 def resolve_complaint(customer_id: str, complaint_id: str, body: s.ComplaintResolution, ledger: LedgerDep,
                       access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -120,7 +121,7 @@ def resolve_complaint(customer_id: str, complaint_id: str, body: s.ComplaintReso
 
 
 @router.post("/{customer_id}/surveys", name="customers.answer_survey", status_code=201,
-             response_model=s.CommandResultPublic, summary="Record a satisfaction survey (1-5 per dimension)")
+             response_model=c.CommandResultPublic, summary="Record a satisfaction survey (1-5 per dimension)")
 def answer_survey(customer_id: str, body: s.SurveyAnswer, ledger: LedgerDep, access: AccessDep,
                   version: ExpectedVersionDep, response: Response) -> Any:
     access.load(ledger, customer_id, "customer")
@@ -128,7 +129,7 @@ def answer_survey(customer_id: str, body: s.SurveyAnswer, ledger: LedgerDep, acc
                                      expected_version=version, occurred_at=body.occurred_at), response)
 
 
-@router.post("/{customer_id}/loss", name="customers.mark_lost", response_model=s.CommandResultPublic,
+@router.post("/{customer_id}/loss", name="customers.mark_lost", response_model=c.CommandResultPublic,
              summary="Mark the customer lost (流失), with the reason")
 def mark_lost(customer_id: str, body: s.Loss, ledger: LedgerDep, access: AccessDep,
               version: ExpectedVersionDep, response: Response) -> Any:
@@ -138,7 +139,7 @@ def mark_lost(customer_id: str, body: s.Loss, ledger: LedgerDep, access: AccessD
                                           occurred_at=body.occurred_at), response)
 
 
-@router.post("/{customer_id}/reassignment", name="customers.reassign", response_model=s.CommandResultPublic,
+@router.post("/{customer_id}/reassignment", name="customers.reassign", response_model=c.CommandResultPublic,
              summary="Hand the customer to another consultant or customer manager")
 def reassign(customer_id: str, body: s.Reassignment, ledger: LedgerDep, access: AccessDep,
              version: ExpectedVersionDep, response: Response) -> Any:

@@ -7,16 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from domain.identity import Role
-from service.api import schemas as s
 from service.api.deps import AccessDep, LedgerDep
 from service.api.permissions import Scope
 from service.api.problems import Problem
+from service.api.schemas import common as c
+from service.api.schemas import staff as s
 from service.redaction import redact_state
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 
 
-@router.post("", name="staff.register", status_code=201, response_model=s.CommandResultPublic,
+@router.post("", name="staff.register", status_code=201, response_model=c.CommandResultPublic,
              summary="Register a staff member")
 def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
     if access.scope is Scope.TEAM and body.team != access.caller.team:
@@ -25,7 +26,7 @@ def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep, response
                                    occurred_at=body.occurred_at)
     response.headers["Location"] = f"/staff/{result.id}"
     response.headers["ETag"] = f'"{result.version}"'
-    return s.CommandResultPublic(**result.as_dict())
+    return c.CommandResultPublic(**result.as_dict())
 
 
 @router.get("/{staff_id}", name="staff.read", summary="A staff member (token hashes are never shown)")

@@ -1,10 +1,8 @@
-"""Request and response bodies. Requests forbid unknown fields; times carry an offset."""
+"""Customer request bodies."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from domain.customer_values import (
     Channel,
@@ -15,24 +13,7 @@ from domain.customer_values import (
     Qualification,
     ReassignmentReason,
 )
-from domain.identity import STAFF_ROLES
-
-Text = Field(min_length=1, max_length=2000)
-StaffRoleName = str
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="business time; defaults to now; may be back-dated, never >5 min ahead"
-    )
-
-
-class CommandResultPublic(BaseModel):
-    id: str = Field(description="the record the command changed or created")
-    version: int = Field(description="its version after the command (also the ETag)")
-    entity_id: str | None = Field(default=None, description="a request, complaint, survey… it created")
+from service.api.schemas.common import Body, Text
 
 
 class CustomerCreate(Body):
@@ -91,22 +72,3 @@ class Loss(Body):
 class Reassignment(Body):
     to_staff: str
     reason: ReassignmentReason
-
-
-class StaffCreate(Body):
-    name: str = Field(min_length=1, max_length=100)
-    role: str = Field(description="one of: " + ", ".join(sorted(r.value for r in STAFF_ROLES)))
-    team: str = Field(min_length=1, max_length=100)
-
-
-class TokenCreate(Body):
-    label: str = Field(min_length=1, max_length=100, description="where the token is used")
-
-
-class TokenIssuedPublic(BaseModel):
-    token: str = Field(description="shown once; store it now, it cannot be read again")
-    token_id: str
-    staff_id: str
-
-
-Record = dict[str, Any]
