@@ -671,6 +671,18 @@ class RealtyLedger(Application[uuid.UUID]):
             ).fetchone()
             return int(row["n"])
 
+    def staff_ids(self, page: int = 5000) -> list[str]:
+        """Every staff member's id, in registration order (from the log's creation events)."""
+        ids: list[str] = []
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(
+                start=start, limit=page, topics=[StaffMember.Registered.TOPIC])
+            ids.extend(str(n.originator_id) for n in batch)
+            if len(batch) < page:
+                return ids
+            start = batch[-1].id + 1
+
     def count_by_kind(self, page: int = 5000) -> dict[str, int]:
         """Records of each kind, counted from the log's creation events (no aggregate is loaded)."""
         counts = dict.fromkeys(_CREATION_TOPICS.values(), 0)

@@ -118,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: initialise, load the demo on first run, print what is there and where to look."""
+    """The main job: initialise, load the demo on first run, print where to look, serve the API."""
     settings = _settings(args)
     app = _open(settings)
     try:
@@ -127,15 +127,111 @@ def cmd_run(args: argparse.Namespace) -> int:
             summary = _load_demo_with_progress(app, args.customers, args.seed)
             _print_demo_summary(summary)
             _write_showcase(settings, summary)
+            _write_demo_tokens(app, settings)
         _print_summary(app, settings)
     finally:
         app.close()
-    return EXIT_OK
+    if args.no_serve:
+        return EXIT_OK
+    tokens = _var_dir(settings) / "demo-tokens.txt"
+    print(f"API docs: http://{args.host}:{args.port}/docs   demo tokens (one per role): {tokens}")
+    return _serve(settings, args.host, args.port, 1)
+
+
+def _var_dir(settings: Settings) -> Path:
+    """Where the run's side files go: beside the SQLite store, else ./var."""
+    db = settings.database
+    return db.path.parent if db.backend == "sqlite" and db.path else Path("var")
 
 
 def _showcase_path(settings: Settings) -> Path | None:
-    db = settings.database
-    return db.path.parent / "demo-showcase.json" if db.backend == "sqlite" and db.path else None
+    return _var_dir(settings) / "demo-showcase.json"
+
+
+def _write_demo_tokens(app: Any, settings: Settings) -> None:
+    """One API token per role for the demo, in a file only its owner can read (0600)."""
+    from domain.identity import STAFF_ROLES
+    from service.application import Acting
+
+    wanted = {role.value for role in STAFF_ROLES}
+    lines = ["# role\tteam\tstaff id\ttoken (demo data only; revoke with realty token revoke)"]
+    for staff_id in app.staff_ids():
+        staff = app.staff_member(staff_id)
+        if staff["role"] in wanted and staff["active"]:
+            token, _ = app.issue_token(Acting.system(), staff_id, label="demo")
+            lines.append(f"{staff['role']}\t{staff['team']}\t{staff_id}\t{token}")
+            wanted.discard(staff["role"])
+    path = _var_dir(settings) / "demo-tokens.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    import os
+
+    import uvicorn
+
+    # Workers are separate processes: they read the store's URL from the environment.
+    os.environ["REALTY_DATABASE_URL"] = settings.database_url
+    uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise CliError("--port must be between 1 and 65535", EXIT_USAGE)
+    if not 1 <= args.workers <= 64:
+        raise CliError("--workers must be between 1 and 64", EXIT_USAGE)
+    settings = _settings(args)
+    _open(settings).close()  # fail here, in one line, if the store cannot be opened
+    print(f"serving http://{args.host}:{args.port} (API docs at /docs) on {settings.database.describe()}")
+    return _serve(settings, args.host, args.port, args.workers)
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    from service.application import Acting
+
+    app = _open(_settings(args))
+    try:
+        acting = Acting.system() if args.by is None else Acting(args.by)
+        result = app.register_staff(acting, name=args.name, role=args.role, team=args.team)
+        token, issued = app.issue_token(acting, result.id, label=args.label)
+    finally:
+        app.close()
+    print(f"staff member {result.id} registered ({args.role}, {args.team})")
+    print(f"token {issued.entity_id} (shown once, store it now):")
+    print(token)
+    return EXIT_OK
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    from service.application import Acting
+
+    app = _open(_settings(args))
+    try:
+        acting = Acting.system() if args.by is None else Acting(args.by)
+        token, issued = app.issue_token(acting, args.staff_id, label=args.label)
+    finally:
+        app.close()
+    print(f"token {issued.entity_id} for staff member {issued.id} (shown once, store it now):")
+    print(token)
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from service.application import Acting
+
+    app = _open(_settings(args))
+    try:
+        acting = Acting.system() if args.by is None else Acting(args.by)
+        app.revoke_token(acting, args.staff_id, token_id=args.token_id, reason=args.reason)
+    finally:
+        app.close()
+    print(f"token {args.token_id} revoked")
+    return EXIT_OK
 
 
 def _write_showcase(settings: Settings, summary: Any) -> None:
@@ -289,10 +385,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-empty", action="store_true", help="do nothing if the store already has events")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", help="the main job: init, demo data on first run, summary")
+    p = sub.add_parser("run", help="the main job: init, demo data and tokens on first run, summary, serve the API")
     p.add_argument("--customers", type=int, default=200, help="demo customers on first run (default 200)")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-serve", action="store_true", help="stop after the summary")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="serve the HTTP API with uvicorn")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    p.set_defaults(func=cmd_serve)
+
+    staff = sub.add_parser("staff", help="staff members: show, add")
+    staff_actions = staff.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    staff_actions.required = True
+    p = staff_actions.add_parser("add", help="register a staff member and issue their first API token")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, help="sales_manager, property_consultant, customer_manager, "
+                   "customer_service, compliance_officer, archivist or administrator")
+    p.add_argument("--team", required=True)
+    p.add_argument("--label", default="first token", help="where the token will be used")
+    p.add_argument("--by", help="the acting administrator's staff id (default: the system, for bootstrap)")
+    p.set_defaults(func=cmd_staff_add)
+
+    token = sub.add_parser("token", help="API tokens: issue, revoke")
+    token_actions = token.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    token_actions.required = True
+    p = token_actions.add_parser("issue", help="issue a token for a staff member (shown once)")
+    p.add_argument("staff_id")
+    p.add_argument("--label", required=True, help="where the token will be used")
+    p.add_argument("--by", help="the acting staff id (default: the system)")
+    p.set_defaults(func=cmd_token_issue)
+    p = token_actions.add_parser("revoke", help="revoke a token at once")
+    p.add_argument("staff_id")
+    p.add_argument("token_id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--by", help="the acting staff id (default: the system)")
+    p.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("summary", help="what the store holds")
     p.set_defaults(func=cmd_summary)
@@ -301,11 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("customer", "customers (客户)"),
         ("deal", "deals (交易)"),
         ("listing", "listings (房源)"),
-        ("staff", "staff members"),
+        ("staff", None),
     ):
-        group = sub.add_parser(kind, help=help_text)
-        actions = group.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-        actions.required = True
+        if help_text is None:
+            actions = staff_actions
+        else:
+            group = sub.add_parser(kind, help=help_text)
+            actions = group.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+            actions.required = True
         show = actions.add_parser("show", help=f"show a {kind}'s state, optionally its history or an earlier state")
         show.add_argument("id", help=f"the {kind} id")
         show.add_argument("--history", action="store_true", help="also print every event with who, when and why")

@@ -120,14 +120,14 @@ def test_demo_loads_a_small_story_with_a_progress_bar_on_each_backend(database_u
 
 def test_run_loads_the_demo_only_on_the_first_start(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'var' / 'realty.sqlite3'}"
-    first = realty("run", "--customers", "8", database_url=url, cwd=tmp_path)
+    first = realty("run", "--customers", "8", "--no-serve", database_url=url, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "first run: loading demo data" in first.stdout
     assert "Where to look" in first.stdout
     showcase = json.loads((tmp_path / "var" / "demo-showcase.json").read_text(encoding="utf-8"))
     assert any(command.startswith("customer show ") for command in showcase.values())
 
-    second = realty("run", database_url=url, cwd=tmp_path)
+    second = realty("run", "--no-serve", database_url=url, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "first run" not in second.stdout
     # Every printed command works as printed.

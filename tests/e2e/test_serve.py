@@ -1,0 +1,118 @@
+"""The API through a real uvicorn on a port, the demo tokens, and the staff/token commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.cli import REALTY, realty
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``realty run`` on a fresh store: demo data, demo tokens, then the API on a free port."""
+    url = f"sqlite:///{tmp_path / 'var' / 'realty.sqlite3'}"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env["REALTY_DATABASE_URL"] = url
+    process = subprocess.Popen(
+        [str(REALTY), "run", "--customers", "10", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"realty run exited: {process.stdout.read() if process.stdout else ''}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the API did not come up within 120 s")
+        yield base, str(tmp_path)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def demo_tokens(var: Path) -> dict[str, str]:
+    lines = (var / "demo-tokens.txt").read_text(encoding="utf-8").splitlines()
+    return {line.split("\t")[0]: line.split("\t")[3] for line in lines if not line.startswith("#")}
+
+
+def test_make_run_serves_the_api_with_demo_data_and_the_demo_tokens_work(served: tuple[str, str]) -> None:
+    base, home = served
+    var = Path(home) / "var"
+    mode = stat.S_IMODE((var / "demo-tokens.txt").stat().st_mode)
+    assert mode == 0o600
+    tokens = demo_tokens(var)
+    assert set(tokens) >= {"sales_manager", "property_consultant", "customer_service", "compliance_officer",
+                           "administrator", "archivist", "customer_manager"}
+    consultant = {"Authorization": f"Bearer {tokens['property_consultant']}", "X-Request-ID": "uvicorn-1"}
+    now = datetime.now(UTC)
+    created = httpx.post(f"{base}/customers", headers=consultant, json={
+        "channel": "phone", "reception_started_at": (now - timedelta(minutes=20)).isoformat(),
+        "reception_ended_at": now.isoformat()})
+    assert created.status_code == 201, created.text
+    assert created.headers["X-Request-ID"] == "uvicorn-1"
+    customer = created.json()["id"]
+    read = httpx.get(f"{base}/customers/{customer}", headers=consultant)
+    assert read.status_code == 200 and read.headers["ETag"] == '"1"'
+    assert read.json()["stage"] == "reception"
+    denied = httpx.post(f"{base}/customers", json={},
+                        headers={"Authorization": f"Bearer {tokens['compliance_officer']}"})
+    assert denied.status_code == 403 and denied.headers["content-type"] == "application/problem+json"
+    assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Realty Ledger"
+    showcase = json.loads((var / "demo-showcase.json").read_text(encoding="utf-8"))
+    assert showcase
+
+
+def test_staff_add_issues_a_token_that_revoke_kills(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    added = realty("staff", "add", "--name", "孙经理", "--role", "sales_manager", "--team", "浦东一组",
+                   database_url=url)
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.strip().splitlines()
+    staff_id = lines[0].split()[2]
+    token_id = lines[1].split()[1]
+    token = lines[-1]
+    assert token.startswith("rlt_")
+
+    from service.application import RealtyLedger
+    from service.settings import load_settings
+
+    app = RealtyLedger(load_settings(database_url=url))
+    try:
+        assert app.authenticate(token) is not None
+        revoked = realty("token", "revoke", staff_id, token_id, "--reason", "测试", database_url=url)
+        assert revoked.returncode == 0, revoked.stderr
+        assert app.authenticate(token) is None
+        again = realty("token", "revoke", staff_id, token_id, "--reason", "测试", database_url=url)
+        assert again.returncode == 2 and "token_already_revoked" in again.stderr
+    finally:
+        app.close()
+
+
+def test_serve_refuses_a_bad_port_in_one_line() -> None:
+    result = realty("serve", "--port", "70000", database_url="sqlite:////tmp/never-served.sqlite3")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "realty: error: --port must be between 1 and 65535"
