@@ -29,6 +29,9 @@ from psycopg.sql import SQL, Identifier
 
 Guards = Mapping[uuid.UUID, int]
 
+# PostgreSQL advisory lock that serialises schema creation across processes ("realty" in ASCII).
+SCHEMA_LOCK = 0x7265616C7479
+
 
 class RecordMovedOn(IntegrityError):
     """A record the command read has an event newer than the version it read."""
@@ -73,6 +76,16 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
         self.guard_many_statement = SQL(copy_next).format(
             guards=SQL("unnest(%s::{}[], %s::bigint[]) AS g(id, version)").format(id_type), **names
         )
+
+    def create_table(self) -> None:
+        # Processes starting together (API workers, test workers) would otherwise race on the
+        # library's CREATE OR REPLACE FUNCTION and CREATE TYPE ("tuple concurrently updated").
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -1,21 +1,17 @@
-"""The FastAPI application factory: routes, problem details, request ids, body limits."""
+"""The FastAPI application factory: routes, problem details and the request pipeline."""
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
-from service.api import problems
-from service.api.routes import customers, health, staff
+from service.api import middleware, problems
+from service.api.routes import customers, deals, health, listings, staff
 from service.application import RealtyLedger
+from service.idempotency import IdempotencyStore
 from service.settings import Settings, load_settings
-
-MAX_BODY_BYTES = 1024 * 1024
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = None) -> FastAPI:
@@ -25,6 +21,7 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ledger is None
         app.state.ledger = ledger or RealtyLedger(settings or load_settings())
+        app.state.idempotency = idempotency_store(app.state.ledger)
         try:
             yield
         finally:
@@ -41,24 +38,17 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     )
     if ledger is not None:
         app.state.ledger = ledger
+        app.state.idempotency = idempotency_store(ledger)
     problems.install(app)
+    middleware.install(app)
 
-    @app.middleware("http")
-    async def request_id_and_limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response: Response = problems.problem_response(
-                413, "payload_too_large", "Payload too large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-        else:
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
-    for router in (health.router, customers.router, staff.router):
+    for router in (health.router, customers.router, listings.router, deals.router, staff.router):
         app.include_router(router)
     return app
+
+
+def idempotency_store(ledger: RealtyLedger) -> IdempotencyStore:
+    return IdempotencyStore(ledger.recorder.datastore, ledger.settings.database.backend)  # type: ignore[attr-defined]
 
 
 def route_names(app: FastAPI) -> dict[str, tuple[str, str]]:

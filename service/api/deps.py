@@ -60,6 +60,26 @@ class Access:
             raise not_found(record_id)
         return self.require(record)
 
+    def load_deal(self, ledger: RealtyLedger, deal_id: str) -> dict[str, Any]:
+        """The deal, if inside the caller's scope; else 404.
+
+        A deal carries no team or holder of its own: the scope is judged on the deal's customer
+        (its team, its assigned staff member), and ``ASSIGNED`` also admits the deal's drafter.
+        """
+        try:
+            deal = ledger.state(deal_id)
+        except NotFound:
+            raise not_found(deal_id) from None
+        if deal["kind"] != "deal":
+            raise not_found(deal_id)
+        if self.scope is Scope.ANY:
+            return deal
+        if self.scope is Scope.ASSIGNED and deal.get("drafted_by") == str(self.caller.staff_id):
+            return deal
+        if self.scope is Scope.SELF or not within(self.scope, self.caller, ledger.state(deal["customer_id"])):
+            raise not_found(deal_id)
+        return deal
+
 
 def get_access(request: Request, caller: CallerDep) -> Access:
     route = request.scope["route"].name

@@ -53,6 +53,28 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.reassign": {S: Scope.TEAM},
     # --- end of customers ---
     # --- listings and deals ---
+    # Listings hold no personal data and belong to no team: whoever has a listings route sees all.
+    "listings.list": {C: Scope.ANY, S: Scope.ANY},
+    "listings.read": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY},
+    "listings.history": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY},
+    "listings.change_price": {C: Scope.ANY, S: Scope.ANY},
+    "listings.withdraw": {C: Scope.ANY, S: Scope.ANY},
+    # A deal's scope is its customer's (team, assigned holder); ASSIGNED also admits its drafter.
+    "deals.draft": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.read": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY},
+    "deals.history": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY},
+    "deals.submit": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.approve": {S: Scope.TEAM},
+    "deals.reject": {S: Scope.TEAM},
+    "deals.sign": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.require_documents": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.receive_document": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.verify_document": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.record_payment": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.settle": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.confirm_handover": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.close": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "deals.cancel": {C: Scope.ASSIGNED, S: Scope.TEAM},
     # --- end of listings and deals ---
     # --- staff ---
     "staff.register": {AD: Scope.ANY, S: Scope.TEAM},

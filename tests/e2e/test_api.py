@@ -199,7 +199,14 @@ def test_the_permission_matrix_holds_for_every_route_and_role(
 ) -> None:
     customer = receive(api, tokens["consultant"])
     params = {"customer_id": customer, "request_id": "0" * 32, "complaint_id": "0" * 32,
-              "staff_id": team.id(team.consultant)}
+              "staff_id": team.id(team.consultant), "kind": "id_card",
+              "listing_id": (listing := api.post("/listings", headers=auth(tokens["consultant"]), json={
+                  "district": "浦东", "address": "锦绣路1号", "area": 89.5, "rooms": 2, "price": 5_000_000,
+                  "property_right_status": "clear", "tenure_years": 70, "mortgage_eligible": True,
+              }).json()["id"]),
+              "deal_id": api.post("/deals", headers=auth(tokens["consultant"]), json={
+                  "customer_id": customer, "listing_id": listing, "price": 5_000_000, "terms": "首付三成",
+              }).json()["id"]}
     for name, (method, path) in route_names(api.app).items():  # type: ignore[arg-type]
         url = path.format(**params)
         entry = PERMISSIONS[name]

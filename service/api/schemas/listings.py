@@ -1,0 +1,30 @@
+"""Listing request bodies. Prices are whole yuan: integers, never coerced from strings or floats."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from domain.listing import PropertyRightStatus
+from service.api.schemas.common import Body, Text
+
+MAX_PRICE = 10**10
+
+
+class ListingCreate(Body):
+    district: str = Field(min_length=1, max_length=50)
+    address: str = Field(min_length=1, max_length=200)
+    area: float = Field(ge=1, le=10_000, description="square metres")
+    rooms: int = Field(ge=0, le=20)
+    price: int = Field(gt=0, le=MAX_PRICE, strict=True, description="asking price in yuan")
+    property_right_status: PropertyRightStatus
+    tenure_years: int = Field(ge=1, le=99, description="years left on the land-use right")
+    mortgage_eligible: bool = Field(strict=True)
+
+
+class ListingPriceChange(Body):
+    new_price: int = Field(gt=0, le=MAX_PRICE, strict=True, description="new asking price in yuan")
+    reason: str = Text
+
+
+class ListingWithdrawal(Body):
+    reason: str = Text

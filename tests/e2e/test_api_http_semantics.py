@@ -1,0 +1,80 @@
+"""HTTP conventions: idempotency keys, request ids, and logs that carry no personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.application import RealtyLedger
+from tests.e2e.test_api import api, assert_problem, auth, receive, tokens  # noqa: F401 - fixtures
+
+
+def test_a_retried_post_with_the_same_key_returns_the_first_response_and_records_nothing(
+    api: TestClient, tokens: dict[str, str], app: RealtyLedger  # noqa: F811
+) -> None:
+    customer = receive(api, tokens["consultant"])
+    headers = auth(tokens["consultant"], **{"Idempotency-Key": "k-1"})
+    first = api.post(f"/customers/{customer}/requests", headers=headers, json={"subject": "资料"})
+    second = api.post(f"/customers/{customer}/requests", headers=headers, json={"subject": "资料"})
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert app.state(customer)["version"] == 2  # one request, not two
+
+    other = api.post(f"/customers/{customer}/requests", headers=headers, json={"subject": "别的"})
+    assert_problem(other, 422, "idempotency_key_reused")
+    assert app.state(customer)["version"] == 2
+
+
+def test_keys_belong_to_their_caller(api: TestClient, tokens: dict[str, str],  # noqa: F811
+                                     app: RealtyLedger) -> None:
+    customer = receive(api, tokens["consultant"])
+    key = {"Idempotency-Key": "shared-key"}
+    mine = api.post(f"/customers/{customer}/requests", headers=auth(tokens["consultant"], **key),
+                    json={"subject": "a"})
+    theirs = api.post(f"/customers/{customer}/requests", headers=auth(tokens["manager"], **key),
+                      json={"subject": "a"})
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["entity_id"] != theirs.json()["entity_id"]
+    assert app.state(customer)["version"] == 3
+
+
+def test_a_refused_command_is_replayed_as_refused(api: TestClient, tokens: dict[str, str]) -> None:  # noqa: F811
+    customer = receive(api, tokens["consultant"])
+    headers = auth(tokens["service"], **{"Idempotency-Key": "k-survey"})
+    first = api.post(f"/customers/{customer}/surveys", headers=headers, json={"scores": {"overall": 7}})
+    again = api.post(f"/customers/{customer}/surveys", headers=headers, json={"scores": {"overall": 7}})
+    assert_problem(first, 422, "invalid_value")
+    assert_problem(again, 422, "invalid_value")
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_malformed_key_is_refused(api: TestClient, tokens: dict[str, str]) -> None:  # noqa: F811
+    bad = api.post("/customers", headers=auth(tokens["consultant"], **{"Idempotency-Key": "x" * 201}), json={})
+    assert_problem(bad, 400, "invalid_idempotency_key")
+
+
+def test_every_request_gets_an_id_and_one_json_log_line_without_personal_data(
+    api: TestClient, tokens: dict[str, str], caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    caplog.set_level(logging.INFO, logger="realty.access")
+    customer = receive(api, tokens["consultant"])
+    api.post(f"/customers/{customer}/personal-details", headers=auth(tokens["consultant"]),
+             json={"name": "钱多多", "phone": "13912345678", "id_number": "11010519491231002X"})
+    read = api.get(f"/customers/{customer}", headers=auth(tokens["consultant"], **{"X-Request-ID": "trace-42"}))
+    assert read.headers["X-Request-ID"] == "trace-42"
+    generated = api.get("/healthz").headers["X-Request-ID"]
+    assert len(generated) == 32
+    odd = api.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
+    assert odd != "<script>"  # not echoed: replaced by a generated id
+
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "realty.access"]
+    assert any(line["request_id"] == "trace-42" and line["route"] == "/customers/{customer_id}"
+               and line["status"] == 200 and line["actor_id"] for line in lines)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("钱多多", "13912345678", "11010519491231002X", tokens["consultant"]):
+        assert secret not in text
