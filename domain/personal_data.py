@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 
+from domain.access_log import PersonalDataAccessLog
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
 from domain.recording import RecordedEvent
 from domain.staff import StaffMember
 
-AGGREGATES = (Customer, Deal, Listing, StaffMember)
+AGGREGATES = (Customer, Deal, Listing, StaffMember, PersonalDataAccessLog)
 
 
 def event_classes() -> list[type[RecordedEvent]]:

@@ -101,7 +101,8 @@ class Recordable:
         **payload: Any,
     ) -> Any:
         when = business_time(occurred_at, None)
-        return cls._create(event_class, id=uuid.uuid4(), **metadata(actor, when), **payload)  # type: ignore[attr-defined]
+        record_id = payload.pop("id", None) or uuid.uuid4()
+        return cls._create(event_class, id=record_id, **metadata(actor, when), **payload)  # type: ignore[attr-defined]
 
     def _record(
         self,

@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
+from domain.access_log import PersonalDataAccessLog, access_log_id
 from domain.customer import Customer
 from domain.customer_values import DealMilestone
 from domain.deal import Deal
@@ -282,6 +283,22 @@ class RealtyLedger(Application[uuid.UUID]):
         if not isinstance(staff, StaffMember) or not staff.token_matches(parsed.token_id, parsed.secret_hash):
             return None
         return Principal(staff.id, staff.role_enum, staff.team, Acting(staff.id, correlation_id=correlation_id))
+
+    def record_personal_data_read(self, acting: Acting, subject_id: str, *, subject_kind: str,
+                                  purpose: str) -> CommandResult:
+        """Put a full read of someone's personal data on the reader's log for today."""
+        subject = as_uuid(subject_id, "subject_id")
+
+        def step(actor: Actor) -> tuple[list[Any], None]:
+            today = datetime.now(UTC).date()
+            try:
+                log = self._get(PersonalDataAccessLog, access_log_id(actor.id, today))
+            except NotFound:
+                log = PersonalDataAccessLog.open(reader=actor, day=today)
+            log.record_read(subject_id=subject, subject_kind=subject_kind, purpose=purpose, reader=actor)
+            return [log], None
+
+        return self._execute(acting, step)
 
     # --- listings --------------------------------------------------------------------------
 

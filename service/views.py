@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from domain.access_log import PersonalDataAccessLog
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
@@ -24,6 +25,7 @@ KINDS: dict[type, str] = {
     Deal: "deal",
     Listing: "listing",
     StaffMember: "staff member",
+    PersonalDataAccessLog: "access log",
     object: "record",
 }
 

@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 from eventsourcing.utils import resolve_topic
 
+from domain.access_log import PersonalDataAccessLog
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
@@ -19,7 +20,7 @@ from domain.personal_data import event_classes, personal_field_names
 from domain.recording import METADATA_FIELDS, RecordedEvent
 from domain.staff import StaffMember
 
-AGGREGATES = (Customer, Listing, Deal, StaffMember)
+AGGREGATES = (Customer, Listing, Deal, StaffMember, PersonalDataAccessLog)
 
 
 def _event_classes() -> list[type[RecordedEvent]]:
@@ -51,9 +52,9 @@ def test_every_aggregate_has_its_events_and_its_own_topic() -> None:
         a.__name__: sum(1 for e in EVENT_CLASSES if e.event_name().startswith(f"{a.__name__}."))
         for a in AGGREGATES
     }
-    assert counts == {"Customer": 24, "Listing": 7, "Deal": 13, "StaffMember": 8}
+    assert counts == {"Customer": 24, "Listing": 7, "Deal": 13, "StaffMember": 8, "PersonalDataAccessLog": 2}
     topics = [vars(a)["TOPIC"] for a in AGGREGATES]
-    assert topics == ["realty.customer", "realty.listing", "realty.deal", "realty.staff"]
+    assert topics == ["realty.customer", "realty.listing", "realty.deal", "realty.staff", "realty.access_log"]
     for aggregate in AGGREGATES:
         assert resolve_topic(vars(aggregate)["TOPIC"]) is aggregate
 
@@ -61,7 +62,7 @@ def test_every_aggregate_has_its_events_and_its_own_topic() -> None:
 def test_every_event_base_derives_from_the_recorded_event() -> None:
     for aggregate in AGGREGATES:
         assert issubclass(aggregate.Event, RecordedEvent)
-        assert aggregate.Created.__name__ in {"Received", "Listed", "Drafted", "Registered"}
+        assert aggregate.Created.__name__ in {"Received", "Listed", "Drafted", "Registered", "Opened"}
 
 
 @pytest.mark.parametrize("event_class", EVENT_CLASSES, ids=_id)
