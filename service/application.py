@@ -26,7 +26,7 @@ from domain.customer import Customer
 from domain.customer_values import DealMilestone
 from domain.deal import Deal
 from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
-from domain.identity import SYSTEM_ACTOR_ID, Actor
+from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
 from domain.listing import Listing
 from domain.staff import StaffMember
 from service import tokens, views

@@ -51,6 +51,19 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.answer_survey": _FOLLOW_UP,
     "customers.mark_lost": _CUSTOMER_WORK,
     "customers.reassign": {S: Scope.TEAM},
+    "customers.correct_contact_details": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM},
+    "customers.shortlist_listings": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.schedule_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.reschedule_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.conduct_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.cancel_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.record_no_show": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.record_feedback": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.acknowledge_complaint": _SERVICE_DESK,
+    "customers.escalate_complaint": _SERVICE_DESK,
+    "customers.schedule_return_visit": _FOLLOW_UP,
+    "customers.complete_return_visit": _FOLLOW_UP,
+    "customers.reactivate": _CUSTOMER_WORK,
     # --- end of customers ---
     # --- listings and deals ---
     # Listings hold no personal data and belong to no team: whoever has a listings route sees all.
@@ -82,6 +95,15 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
                    AR: Scope.SELF},
     "staff.issue_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                           CO: Scope.SELF, AR: Scope.SELF},
+    "staff.history": {AD: Scope.ANY, S: Scope.TEAM, CO: Scope.ANY, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
+                      AR: Scope.SELF},
+    "staff.change_role": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.record_training": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.record_assessment": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.award_incentive": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.deactivate": {AD: Scope.ANY, S: Scope.TEAM},
+    "staff.revoke_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
+                           CO: Scope.SELF, AR: Scope.SELF},
     # --- end of staff ---
 }
 

@@ -1,4 +1,5 @@
-"""Customer routes: reception, details, needs, the service desk, loss, reassignment, reads."""
+"""Customer routes: reception, details and corrections, needs, shortlist and showings, the service desk
+(requests, complaints, return visits, surveys), loss and reactivation, reassignment, reads."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from domain.errors import InvalidValue, NotFound
 from domain.identity import Role
 from service.api.deps import AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import customers as s
-from service.application import CommandResult
+from service.application import CommandResult, RealtyLedger
 from service.redaction import redact_event, redact_state
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -147,3 +149,147 @@ def reassign(customer_id: str, body: s.Reassignment, ledger: LedgerDep, access: 
     return done(ledger.reassign_customer(access.caller.acting, customer_id, to_staff=body.to_staff,
                                          reason=body.reason.value, expected_version=version,
                                          occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/contact-corrections", name="customers.correct_contact_details",
+             response_model=c.CommandResultPublic,
+             summary="Correct name, phone or ID number (the old values stay in the history)")
+def correct_contact_details(customer_id: str, body: s.ContactCorrection, ledger: LedgerDep, access: AccessDep,
+                            version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.correct_contact_details(
+        access.caller.acting, customer_id, reason=body.reason, name=body.name, phone=body.phone,
+        id_number=body.id_number, expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/shortlist", name="customers.shortlist_listings", response_model=c.CommandResultPublic,
+             summary="Shortlist listings matched to the needs (房源筛选), with scores")
+def shortlist_listings(customer_id: str, body: s.Shortlist, ledger: LedgerDep, access: AccessDep,
+                       version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.shortlist_listings(
+        access.caller.acting, customer_id, matches=[(m.listing_id, m.score) for m in body.matches],
+        expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/showings", name="customers.schedule_showing", status_code=201,
+             response_model=c.CommandResultPublic, summary="Schedule a showing (带看); entity_id is the showing")
+def schedule_showing(customer_id: str, body: s.ShowingCreate, ledger: LedgerDep, access: AccessDep,
+                     version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.schedule_showing(
+        access.caller.acting, customer_id, listing_id=body.listing_id, scheduled_for=body.scheduled_for,
+        expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/showings/{showing_id}/rescheduling", name="customers.reschedule_showing",
+             response_model=c.CommandResultPublic, summary="Move a scheduled showing, with the reason")
+def reschedule_showing(customer_id: str, showing_id: str, body: s.ShowingReschedule, ledger: LedgerDep,
+                       access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.reschedule_showing(
+        access.caller.acting, customer_id, showing_id=showing_id, scheduled_for=body.scheduled_for,
+        reason=body.reason, expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/showings/{showing_id}/conduct", name="customers.conduct_showing",
+             response_model=c.CommandResultPublic,
+             summary="Record that the showing took place and what was explained on site")
+def conduct_showing(customer_id: str, showing_id: str, body: s.ShowingConduct, ledger: LedgerDep,
+                    access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.conduct_showing(
+        access.caller.acting, customer_id, showing_id=showing_id,
+        topics_explained=[t.value for t in body.topics_explained], expected_version=version,
+        occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/showings/{showing_id}/cancellation", name="customers.cancel_showing",
+             response_model=c.CommandResultPublic, summary="Cancel a scheduled showing, with the reason")
+def cancel_showing(customer_id: str, showing_id: str, body: s.ShowingCancellation, ledger: LedgerDep,
+                   access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.cancel_showing(
+        access.caller.acting, customer_id, showing_id=showing_id, reason=body.reason, expected_version=version,
+        occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/showings/{showing_id}/no-show", name="customers.record_no_show",
+             response_model=c.CommandResultPublic, summary="Record that the customer did not come")
+def record_no_show(customer_id: str, showing_id: str, ledger: LedgerDep, access: AccessDep,
+                   version: ExpectedVersionDep, response: Response, body: s.ShowingNoShow | None = None) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.record_no_show(
+        access.caller.acting, customer_id, showing_id=showing_id, expected_version=version,
+        occurred_at=body.occurred_at if body else None), response)
+
+
+@router.post("/{customer_id}/showings/{showing_id}/feedback", name="customers.record_feedback",
+             response_model=c.CommandResultPublic, summary="Record the customer's feedback on a showing")
+def record_feedback(customer_id: str, showing_id: str, body: s.Feedback, ledger: LedgerDep, access: AccessDep,
+                    version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.record_feedback(
+        access.caller.acting, customer_id, showing_id=showing_id, interest=body.interest,
+        objections=body.objections, expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/complaints/{complaint_id}/acknowledgement", name="customers.acknowledge_complaint",
+             response_model=c.CommandResultPublic, summary="Acknowledge a complaint")
+def acknowledge_complaint(customer_id: str, complaint_id: str, ledger: LedgerDep, access: AccessDep,
+                          version: ExpectedVersionDep, response: Response,
+                          body: s.ComplaintAcknowledgement | None = None) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.acknowledge_complaint(
+        access.caller.acting, customer_id, complaint_id=complaint_id, expected_version=version,
+        occurred_at=body.occurred_at if body else None), response)
+
+
+@router.post("/{customer_id}/complaints/{complaint_id}/escalation", name="customers.escalate_complaint",
+             response_model=c.CommandResultPublic, summary="Escalate a complaint to a member of the customer's team")
+def escalate_complaint(customer_id: str, complaint_id: str, body: s.ComplaintEscalation, ledger: LedgerDep,
+                       access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
+    customer = access.load(ledger, customer_id, "customer")
+    _require_team_member(ledger, customer, body.escalated_to, "escalated_to")
+    return done(ledger.escalate_complaint(
+        access.caller.acting, customer_id, complaint_id=complaint_id, escalated_to=body.escalated_to,
+        reason=body.reason, expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/return-visits", name="customers.schedule_return_visit", status_code=201,
+             response_model=c.CommandResultPublic, summary="Schedule a return visit (回访); entity_id is the visit")
+def schedule_return_visit(customer_id: str, body: s.ReturnVisitCreate, ledger: LedgerDep, access: AccessDep,
+                          version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.schedule_return_visit(
+        access.caller.acting, customer_id, due_at=body.due_at, purpose=body.purpose, expected_version=version,
+        occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/return-visits/{visit_id}/completion", name="customers.complete_return_visit",
+             response_model=c.CommandResultPublic, summary="Complete a return visit, with a summary")
+def complete_return_visit(customer_id: str, visit_id: str, body: s.ReturnVisitCompletion, ledger: LedgerDep,
+                          access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.complete_return_visit(
+        access.caller.acting, customer_id, visit_id=visit_id, summary=body.summary, expected_version=version,
+        occurred_at=body.occurred_at), response)
+
+
+@router.post("/{customer_id}/reactivation", name="customers.reactivate", response_model=c.CommandResultPublic,
+             summary="Reactivate a lost customer, with the reason")
+def reactivate(customer_id: str, body: s.Reactivation, ledger: LedgerDep, access: AccessDep,
+               version: ExpectedVersionDep, response: Response) -> Any:
+    access.load(ledger, customer_id, "customer")
+    return done(ledger.reactivate_customer(access.caller.acting, customer_id, reason=body.reason,
+                                           expected_version=version, occurred_at=body.occurred_at), response)
+
+
+def _require_team_member(ledger: RealtyLedger, customer: dict[str, Any], staff_id: str, field: str) -> None:
+    """Refuse a staff member outside the customer's team exactly as a missing one (no probing ids)."""
+    try:
+        member: dict[str, Any] | None = ledger.staff_member(staff_id)
+    except NotFound:
+        member = None
+    if member is None or member["team"] != customer["team"]:
+        raise InvalidValue(field, "is not a staff member of the customer's team")

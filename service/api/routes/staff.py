@@ -1,4 +1,5 @@
-"""Staff routes: registration, reads, and API tokens (shown once)."""
+"""Staff routes: registration, reads and history, role changes, training, assessment, incentives,
+deactivation, and API tokens (shown once, revocable)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,64 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from domain.identity import Role
-from service.api.deps import AccessDep, LedgerDep
+from service.api.deps import Access, AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.permissions import Scope
 from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import staff as s
-from service.redaction import redact_state
+from service.application import CommandResult, RealtyLedger
+from service.redaction import redact_event, redact_state
 
 router = APIRouter(prefix="/staff", tags=["staff"])
+
+# Roles that see staff records in full (names); others see their own record masked.
+FULL_VIEW = frozenset({Role.ADMINISTRATOR, Role.SALES_MANAGER})
+
+# The roles a sales manager manages and may give. Oversight and administration roles are the
+# administrator's to give and manage: a sales manager who could make someone an administrator,
+# or issue a token for one, could act with more rights than their own.
+TEAM_ROLES = frozenset({Role.SALES_MANAGER, Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER, Role.CUSTOMER_SERVICE})
+
+
+def done(result: CommandResult, response: Response) -> c.CommandResultPublic:
+    response.headers["ETag"] = f'"{result.version}"'
+    return c.CommandResultPublic(**result.as_dict())
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "forbidden", "Forbidden", detail)
+
+
+def managed(access: Access, ledger: RealtyLedger, staff_id: str, *, self_allowed: bool = False) -> dict[str, Any]:
+    """The staff record, if the caller may manage it: a sales manager manages the sales roles of
+    their team, and not their own record (no self-promotion, self-reward or self-deactivation)."""
+    record = access.load(ledger, staff_id, "staff")
+    if access.scope is Scope.TEAM:
+        is_self = record["id"] == str(access.caller.staff_id)
+        if is_self and not self_allowed:
+            raise forbidden("a sales manager does not manage their own staff record")
+        if not is_self and record["role"] not in TEAM_ROLES:
+            raise forbidden(f"a sales manager does not manage a {record['role']}")
+    return record
+
+
+def _require_team_role(access: Access, role: str, team: str | None) -> None:
+    if access.scope is not Scope.TEAM:
+        return
+    if team is not None and team != access.caller.team:
+        raise forbidden("a sales manager manages staff of their own team")
+    if role not in TEAM_ROLES:
+        raise forbidden(f"a sales manager does not give the role {role}")
 
 
 @router.post("", name="staff.register", status_code=201, response_model=c.CommandResultPublic,
              summary="Register a staff member")
 def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
-    if access.scope is Scope.TEAM and body.team != access.caller.team:
-        raise Problem(403, "forbidden", "Forbidden", "a sales manager registers staff of their own team")
+    _require_team_role(access, body.role, body.team)
     result = ledger.register_staff(access.caller.acting, name=body.name, role=body.role, team=body.team,
                                    occurred_at=body.occurred_at)
     response.headers["Location"] = f"/staff/{result.id}"
-    response.headers["ETag"] = f'"{result.version}"'
-    return c.CommandResultPublic(**result.as_dict())
+    return done(result, response)
 
 
 @router.get("/{staff_id}", name="staff.read", summary="A staff member (token hashes are never shown)")
@@ -35,14 +74,79 @@ def read(staff_id: str, ledger: LedgerDep, access: AccessDep, response: Response
     response.headers["ETag"] = f'"{state["version"]}"'
     tokens = state.pop("tokens", {})
     state["tokens"] = {tid: {k: v for k, v in t.items() if k != "secret_hash"} for tid, t in tokens.items()}
-    return state if access.caller.role in (Role.ADMINISTRATOR, Role.SALES_MANAGER) else redact_state(state)
+    return state if access.caller.role in FULL_VIEW else redact_state(state)
+
+
+@router.get("/{staff_id}/history", name="staff.history",
+            summary="Every event of a staff member, with who, when and why (token hashes are never shown)")
+def history(staff_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[str, Any]]:
+    access.load(ledger, staff_id, "staff")
+    events = [{**e, "data": {k: v for k, v in e["data"].items() if k != "secret_hash"}}
+              for e in ledger.history(staff_id)]
+    return events if access.caller.role in FULL_VIEW else [redact_event(e) for e in events]
+
+
+@router.post("/{staff_id}/role", name="staff.change_role", response_model=c.CommandResultPublic,
+             summary="Change a staff member's role (and team)")
+def change_role(staff_id: str, body: s.RoleChange, ledger: LedgerDep, access: AccessDep,
+                version: ExpectedVersionDep, response: Response) -> Any:
+    managed(access, ledger, staff_id)
+    _require_team_role(access, body.role, body.team)
+    return done(ledger.change_staff_role(access.caller.acting, staff_id, role=body.role, team=body.team,
+                                         expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{staff_id}/trainings", name="staff.record_training",
+             response_model=c.CommandResultPublic, summary="Record a completed training course and its score")
+def record_training(staff_id: str, body: s.TrainingRecord, ledger: LedgerDep, access: AccessDep,
+                    version: ExpectedVersionDep, response: Response) -> Any:
+    managed(access, ledger, staff_id)
+    return done(ledger.record_training(access.caller.acting, staff_id, course=body.course, score=body.score,
+                                       expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{staff_id}/assessments", name="staff.record_assessment",
+             response_model=c.CommandResultPublic, summary="Record a performance assessment (never one's own)")
+def record_assessment(staff_id: str, body: s.AssessmentRecord, ledger: LedgerDep, access: AccessDep,
+                      version: ExpectedVersionDep, response: Response) -> Any:
+    managed(access, ledger, staff_id)
+    return done(ledger.record_assessment(access.caller.acting, staff_id, period=body.period, score=body.score,
+                                         expected_version=version, occurred_at=body.occurred_at), response)
+
+
+@router.post("/{staff_id}/incentives", name="staff.award_incentive",
+             response_model=c.CommandResultPublic, summary="Award an incentive")
+def award_incentive(staff_id: str, body: s.IncentiveAward, ledger: LedgerDep, access: AccessDep,
+                    version: ExpectedVersionDep, response: Response) -> Any:
+    managed(access, ledger, staff_id)
+    return done(ledger.award_incentive(access.caller.acting, staff_id, kind=body.kind, amount=body.amount,
+                                       reason=body.reason, expected_version=version,
+                                       occurred_at=body.occurred_at), response)
+
+
+@router.post("/{staff_id}/deactivation", name="staff.deactivate", response_model=c.CommandResultPublic,
+             summary="Deactivate a staff member: their tokens stop working at once")
+def deactivate(staff_id: str, body: s.Deactivation, ledger: LedgerDep, access: AccessDep,
+               version: ExpectedVersionDep, response: Response) -> Any:
+    managed(access, ledger, staff_id)
+    return done(ledger.deactivate_staff(access.caller.acting, staff_id, reason=body.reason,
+                                        expected_version=version, occurred_at=body.occurred_at), response)
 
 
 @router.post("/{staff_id}/tokens", name="staff.issue_token", status_code=201,
              response_model=s.TokenIssuedPublic, summary="Issue an API token (shown once)")
 def issue_token(staff_id: str, body: s.TokenCreate, ledger: LedgerDep, access: AccessDep,
                 response: Response) -> Any:
-    access.load(ledger, staff_id, "staff")
+    managed(access, ledger, staff_id, self_allowed=True)
     token, result = ledger.issue_token(access.caller.acting, staff_id, label=body.label)
     response.headers["Cache-Control"] = "no-store"
     return s.TokenIssuedPublic(token=token, token_id=result.entity_id or "", staff_id=result.id)
+
+
+@router.post("/{staff_id}/tokens/{token_id}/revocation", name="staff.revoke_token",
+             response_model=c.CommandResultPublic, summary="Revoke an API token: it stops working at once")
+def revoke_token(staff_id: str, token_id: str, body: s.TokenRevocation, ledger: LedgerDep, access: AccessDep,
+                 response: Response) -> Any:
+    managed(access, ledger, staff_id, self_allowed=True)
+    return done(ledger.revoke_token(access.caller.acting, staff_id, token_id=token_id, reason=body.reason),
+                response)
