@@ -281,7 +281,7 @@ def _program() -> str:
 
 def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from service.redaction import redact_event, redact_state
+        from service.redaction import redact_events, redact_state
 
         at = _parse_time(args.at) if args.at else None
         app = _open(_settings(args))
@@ -294,7 +294,7 @@ def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
             app.close()
         if not args.reveal:
             state = redact_state(state)
-            history = None if history is None else [redact_event(e) for e in history]
+            history = None if history is None else redact_events(history)
         if args.json:
             print(json.dumps({"state": state, "history": history}, ensure_ascii=False, indent=2))
             return EXIT_OK

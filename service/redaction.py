@@ -40,3 +40,7 @@ def redact_event(event: dict[str, Any]) -> dict[str, Any]:
     fields = _personal_fields_by_topic().get(event["event"], frozenset())
     data = {k: mask(v) if k in fields else v for k, v in event["data"].items()}
     return {**event, "data": data}
+
+
+def redact_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [redact_event(e) for e in events]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 
 from domain.errors import NotFound
+from domain.identity import Role
 from service.api.permissions import Scope, not_found, scope_for, within
 from service.api.problems import Problem
 from service.application import Principal, RealtyLedger
+
+T = TypeVar("T")
 
 
 def get_ledger(request: Request) -> RealtyLedger:
@@ -79,6 +83,16 @@ class Access:
         if self.scope is Scope.SELF or not within(self.scope, self.caller, ledger.state(deal["customer_id"])):
             raise not_found(deal_id)
         return deal
+
+
+    def disclose(self, ledger: RealtyLedger, record_id: str, kind: str, full_view: frozenset[Role],
+                 data: T, redact: Callable[[T], T]) -> T:
+        """Personal data in full for roles that need it — on the record, as a read on the
+        caller's access log — and masked for everyone else."""
+        if self.caller.role not in full_view:
+            return redact(data)
+        ledger.record_personal_data_read(self.caller.acting, record_id, subject_kind=kind, purpose=self.route)
+        return data
 
 
 def get_access(request: Request, caller: CallerDep) -> Access:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.application import RealtyLedger
+from tests.conftest import Team
 from tests.e2e.test_api import api, assert_problem, auth, receive, tokens  # noqa: F401 - fixtures
 
 
@@ -78,3 +79,26 @@ def test_every_request_gets_an_id_and_one_json_log_line_without_personal_data(
     text = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("钱多多", "13912345678", "11010519491231002X", tokens["consultant"]):
         assert secret not in text
+
+
+def test_full_reads_of_personal_data_are_recorded_and_masked_reads_are_not(
+    api: TestClient, tokens: dict[str, str], app: RealtyLedger, team: Team  # noqa: F811
+) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from domain.access_log import access_log_id
+
+    customer = receive(api, tokens["consultant"])
+    api.get(f"/customers/{customer}", headers=auth(tokens["consultant"]))
+    api.get(f"/customers/{customer}/history", headers=auth(tokens["consultant"]))
+    api.get(f"/customers/{customer}", headers=auth(tokens["compliance"]))  # masked: not a full read
+
+    today = datetime.now(UTC).date()
+    reads = app.state(access_log_id(uuid.UUID(team.id(team.consultant)), today))["reads"]
+    assert [(r["subject_id"], r["purpose"]) for r in reads] == [
+        (customer, "customers.read"), (customer, "customers.history")]
+    compliance_log = access_log_id(uuid.UUID(team.id(team.compliance)), today)
+    with pytest.raises(Exception) as missing:
+        app.state(compliance_log)
+    assert getattr(missing.value, "code", None) == "not_found"

@@ -14,7 +14,7 @@ from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import customers as s
 from service.application import CommandResult, RealtyLedger
-from service.redaction import redact_event, redact_state
+from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -50,14 +50,14 @@ def receive(body: s.CustomerCreate, ledger: LedgerDep, access: AccessDep, respon
 def read(customer_id: str, ledger: LedgerDep, access: AccessDep, response: Response) -> dict[str, Any]:
     state = access.load(ledger, customer_id, "customer")
     response.headers["ETag"] = f'"{state["version"]}"'
-    return state if access.caller.role in FULL_VIEW else redact_state(state)
+    return access.disclose(ledger, customer_id, "customer", FULL_VIEW, state, redact_state)
 
 
 @router.get("/{customer_id}/history", name="customers.history", summary="Every event, with who, when and why")
 def history(customer_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[str, Any]]:
     access.load(ledger, customer_id, "customer")
     events = ledger.history(customer_id)
-    return events if access.caller.role in FULL_VIEW else [redact_event(e) for e in events]
+    return access.disclose(ledger, customer_id, "customer", FULL_VIEW, events, redact_events)
 
 
 @router.post("/{customer_id}/personal-details", name="customers.record_personal_details",

@@ -18,7 +18,7 @@ from service.api.deps import AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.schemas import common as c
 from service.api.schemas import deals as s
 from service.application import CommandResult
-from service.redaction import redact_event, redact_state
+from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/deals", tags=["deals"])
 
@@ -49,14 +49,14 @@ def draft(body: s.DealCreate, ledger: LedgerDep, access: AccessDep, response: Re
 def read(deal_id: str, ledger: LedgerDep, access: AccessDep, response: Response) -> dict[str, Any]:
     state = access.load_deal(ledger, deal_id)
     response.headers["ETag"] = f'"{state["version"]}"'
-    return state if access.caller.role in FULL_VIEW else redact_state(state)
+    return access.disclose(ledger, deal_id, "deal", FULL_VIEW, state, redact_state)
 
 
 @router.get("/{deal_id}/history", name="deals.history", summary="Every event, with who, when and why")
 def history(deal_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[str, Any]]:
     access.load_deal(ledger, deal_id)
     events = ledger.history(deal_id)
-    return events if access.caller.role in FULL_VIEW else [redact_event(e) for e in events]
+    return access.disclose(ledger, deal_id, "deal", FULL_VIEW, events, redact_events)
 
 
 @router.post("/{deal_id}/submission", name="deals.submit", response_model=c.CommandResultPublic,

@@ -14,7 +14,7 @@ from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import staff as s
 from service.application import CommandResult, RealtyLedger
-from service.redaction import redact_event, redact_state
+from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/staff", tags=["staff"])
 
@@ -74,7 +74,7 @@ def read(staff_id: str, ledger: LedgerDep, access: AccessDep, response: Response
     response.headers["ETag"] = f'"{state["version"]}"'
     tokens = state.pop("tokens", {})
     state["tokens"] = {tid: {k: v for k, v in t.items() if k != "secret_hash"} for tid, t in tokens.items()}
-    return state if access.caller.role in FULL_VIEW else redact_state(state)
+    return access.disclose(ledger, staff_id, "staff", FULL_VIEW, state, redact_state)
 
 
 @router.get("/{staff_id}/history", name="staff.history",
@@ -83,7 +83,7 @@ def history(staff_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[st
     access.load(ledger, staff_id, "staff")
     events = [{**e, "data": {k: v for k, v in e["data"].items() if k != "secret_hash"}}
               for e in ledger.history(staff_id)]
-    return events if access.caller.role in FULL_VIEW else [redact_event(e) for e in events]
+    return access.disclose(ledger, staff_id, "staff", FULL_VIEW, events, redact_events)
 
 
 @router.post("/{staff_id}/role", name="staff.change_role", response_model=c.CommandResultPublic,
