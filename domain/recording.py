@@ -12,6 +12,7 @@ the archive encrypts and crypto-shreds exactly those.
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -115,12 +116,26 @@ class Recordable:
         self.trigger_event(event_class, **metadata(actor, when), **payload)  # type: ignore[attr-defined]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MARKUP = re.compile(r"[<>{}]")
+
+
 def require_text(field: str, value: str, max_length: int = 500) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue(field, "must not be empty")
     if len(value) > max_length:
         raise InvalidValue(field, f"must be at most {max_length} characters")
+    if _CONTROL.search(value):
+        raise InvalidValue(field, "must not contain control characters")
     return value.strip()
+
+
+def require_name(field: str, value: str) -> str:
+    """A person's name: text without markup characters (a name never needs < > { })."""
+    text = require_text(field, value, 100)
+    if _MARKUP.search(text):
+        raise InvalidValue(field, "must not contain < > { or }")
+    return text
 
 
 def require_choice(field: str, value: str, choices: type[Any] | frozenset[str]) -> str:

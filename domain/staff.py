@@ -17,7 +17,7 @@ from domain.errors import (
     TokenNotFound,
 )
 from domain.identity import STAFF_ROLES, Actor, Duty, Role
-from domain.recording import Recordable, RecordedEvent, require_text, require_whole
+from domain.recording import Recordable, RecordedEvent, require_name, require_text, require_whole
 
 
 class StaffMember(Recordable, Aggregate):
@@ -124,7 +124,7 @@ class StaffMember(Recordable, Aggregate):
             cls.Registered,
             actor,
             occurred_at,
-            name=require_text("name", name, 100),
+            name=require_name("name", name),
             role=_staff_role(role),
             team=require_text("team", team, 100),
         )

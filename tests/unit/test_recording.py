@@ -19,6 +19,7 @@ from domain.recording import (
     business_time,
     metadata,
     require_choice,
+    require_name,
     require_range,
     require_text,
 )
@@ -285,3 +286,21 @@ def test_error_messages_carry_ids_and_fields_but_never_the_refused_value() -> No
     assert "99999999999" not in str(excinfo.value)
     assert "99999999999" not in repr(excinfo.value.context)
     assert str(excinfo.value) == excinfo.value.message
+
+
+@pytest.mark.parametrize("text", ["张\x00三", "line\x1bbreak", "del\x7f"])
+def test_text_with_control_characters_is_refused(text: str) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        require_text("subject", text)
+    assert "control characters" in str(refused.value)
+
+
+def test_text_keeps_newlines_and_tabs_and_sql_looking_words_as_plain_data() -> None:
+    assert require_text("description", "第一行\n第二行\t'; DROP TABLE realty_events; --") .startswith("第一行")
+
+
+@pytest.mark.parametrize("name", ["<script>alert(1)</script>", "张{三}", "王>五"])
+def test_a_name_with_markup_characters_is_refused(name: str) -> None:
+    with pytest.raises(InvalidValue):
+        require_name("name", name)
+    assert require_name("name", " 欧阳 娜娜 ") == "欧阳 娜娜"
