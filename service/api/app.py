@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -44,7 +45,56 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
 
     for router in (health.router, customers.router, listings.router, deals.router, staff.router):
         app.include_router(router)
+    document_problems(app)
     return app
+
+
+# The problems each kind of operation can answer, beside its success (see docs/api.md).
+_PROBLEMS = {
+    401: "no token, or not a valid one",
+    403: "the caller's role may not call this route",
+    404: "no such record, or one outside the caller's scope",
+    409: "a rule of the process refuses the command, or a lost race",
+    412: "If-Match names a version the record has moved past",
+    413: "the body is over 1 MiB",
+    422: "the body does not match the schema, or a value the domain refuses",
+}
+_PUBLIC_PROBLEMS = {503: "the store does not answer"}
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details with a stable code",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "examples": ["self_approval"]},
+        "context": {"type": "object", "description": "ids and values of the refused command"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "problem": {"type": "string"}}}},
+    },
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Add the problem responses to every operation of the OpenAPI description."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+        ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                public = operation["operationId"].startswith("health.")
+                for status, why in (_PUBLIC_PROBLEMS if public else _PROBLEMS).items():
+                    operation["responses"][str(status)] = {"description": why, "content": ref}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def idempotency_store(ledger: RealtyLedger) -> IdempotencyStore:

@@ -223,3 +223,14 @@ def test_the_permission_matrix_holds_for_every_route_and_role(
                 assert response.status_code != 403, (name, role, response.text)
             else:
                 assert_problem(response, 403, "forbidden")
+
+
+def test_the_openapi_description_names_every_problem_answer(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert "Problem" in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            expected = {"503"} if operation["operationId"].startswith("health.") else {
+                "401", "403", "404", "409", "412", "413", "422"}
+            assert expected <= set(operation["responses"]), (method, path)
+            assert operation.get("summary"), (method, path)
