@@ -145,7 +145,9 @@ def mark_lost(customer_id: str, body: s.Loss, ledger: LedgerDep, access: AccessD
              summary="Hand the customer to another consultant or customer manager")
 def reassign(customer_id: str, body: s.Reassignment, ledger: LedgerDep, access: AccessDep,
              version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
+    customer = access.load(ledger, customer_id, "customer")
+    # A customer (and their personal data) never leaves the team through a reassignment.
+    _require_team_member(ledger, customer, body.to_staff, "to_staff")
     return done(ledger.reassign_customer(access.caller.acting, customer_id, to_staff=body.to_staff,
                                          reason=body.reason.value, expected_version=version,
                                          occurred_at=body.occurred_at), response)
