@@ -23,6 +23,7 @@ class Role(StrEnum):
     COMPLIANCE_OFFICER = "compliance_officer"
     ARCHIVIST = "archivist"
     ADMINISTRATOR = "administrator"
+    SERVICE_ACCOUNT = "service_account"  # an internal service: reads only, personal data masked
     SYSTEM = "system"  # automations and bootstrap; never a staff member's role
 
 

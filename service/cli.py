@@ -161,6 +161,10 @@ def _write_demo_tokens(app: Any, settings: Settings) -> None:
             token, _ = app.issue_token(Acting.system(), staff_id, label="demo")
             lines.append(f"{staff['role']}\t{staff['team']}\t{staff_id}\t{token}")
             wanted.discard(staff["role"])
+    if "service_account" in wanted:  # the demo's internal reporting service
+        account = app.register_staff(Acting.system(), name="演示报表服务", role="service_account", team="services")
+        token, _ = app.issue_token(Acting.system(), account.id, label="demo")
+        lines.append(f"service_account\tservices\t{account.id}\t{token}")
     path = _var_dir(settings) / "demo-tokens.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
@@ -202,6 +206,22 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     finally:
         app.close()
     print(f"staff member {result.id} registered ({args.role}, {args.team})")
+    print(f"token {issued.entity_id} (shown once, store it now):")
+    print(token)
+    return EXIT_OK
+
+
+def cmd_service_account_add(args: argparse.Namespace) -> int:
+    from service.application import Acting
+
+    app = _open(_settings(args))
+    try:
+        acting = Acting.system() if args.by is None else Acting(args.by)
+        result = app.register_staff(acting, name=args.name, role="service_account", team="services")
+        token, issued = app.issue_token(acting, result.id, label=args.label)
+    finally:
+        app.close()
+    print(f"service account {result.id} registered (read-only, personal data masked)")
     print(f"token {issued.entity_id} (shown once, store it now):")
     print(token)
     return EXIT_OK
@@ -410,6 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default="first token", help="where the token will be used")
     p.add_argument("--by", help="the acting administrator's staff id (default: the system, for bootstrap)")
     p.set_defaults(func=cmd_staff_add)
+
+    account = sub.add_parser("service-account", help="read-only accounts for internal services")
+    account_actions = account.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    account_actions.required = True
+    p = account_actions.add_parser("add", help="register an internal service and issue its token")
+    p.add_argument("--name", required=True)
+    p.add_argument("--label", default="first token", help="where the token will be used")
+    p.add_argument("--by", help="the acting administrator's staff id (default: the system)")
+    p.set_defaults(func=cmd_service_account_add)
 
     token = sub.add_parser("token", help="API tokens: issue, revoke")
     token_actions = token.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

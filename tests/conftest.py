@@ -89,6 +89,7 @@ class Team:
     compliance: Acting
     archivist: Acting
     admin: Acting
+    service_account: Acting
 
     def id(self, member: Acting) -> str:
         return str(member.staff_id)
@@ -113,6 +114,7 @@ def register_team(app: RealtyLedger, name: str = "浦东一组") -> Team:
         compliance=add("孙强", "compliance_officer"),
         archivist=add("周静", "archivist"),
         admin=add("吴刚", "administrator"),
+        service_account=add("报表服务", "service_account"),
     )
 
 

@@ -26,10 +26,11 @@ class Scope(StrEnum):
 
 C, M, CS, S = Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER, Role.CUSTOMER_SERVICE, Role.SALES_MANAGER
 CO, AR, AD = Role.COMPLIANCE_OFFICER, Role.ARCHIVIST, Role.ADMINISTRATOR
+SA = Role.SERVICE_ACCOUNT  # internal services: read-only, personal data masked
 
 PUBLIC = "public"  # health checks: no token needed
 
-_READ_CUSTOMER = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY}
+_READ_CUSTOMER = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY}
 _CUSTOMER_WORK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, S: Scope.TEAM}
 _SERVICE_DESK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
 _FOLLOW_UP = {M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
@@ -68,14 +69,16 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- listings and deals ---
     # Listings hold no personal data and belong to no team: whoever has a listings route sees all.
     "listings.list": {C: Scope.ANY, S: Scope.ANY},
-    "listings.read": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY},
-    "listings.history": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY},
+    "listings.read": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY},
+    "listings.history": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY},
     "listings.change_price": {C: Scope.ANY, S: Scope.ANY},
     "listings.withdraw": {C: Scope.ANY, S: Scope.ANY},
     # A deal's scope is its customer's (team, assigned holder); ASSIGNED also admits its drafter.
     "deals.draft": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.read": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY},
-    "deals.history": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY},
+    "deals.read": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY,
+                      SA: Scope.ANY},
+    "deals.history": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY,
+                      SA: Scope.ANY},
     "deals.submit": {C: Scope.ASSIGNED, S: Scope.TEAM},
     "deals.approve": {S: Scope.TEAM},
     "deals.reject": {S: Scope.TEAM},

@@ -27,7 +27,7 @@ def tokens(app: RealtyLedger, team: Team) -> dict[str, str]:
     """A bearer token per member of the team, by the team's field name."""
     issued = {}
     for field in ("manager", "second_manager", "consultant", "second_consultant", "customer_manager",
-                  "service", "compliance", "archivist", "admin"):
+                  "service", "compliance", "archivist", "admin", "service_account"):
         token, _ = app.issue_token(team.admin, team.id(getattr(team, field)), label="tests")
         issued[field] = token
     return issued
@@ -185,7 +185,7 @@ def test_tokens_are_shown_once_and_never_readable_again(api: TestClient, tokens:
 FIELDS_BY_ROLE = {
     Role.SALES_MANAGER: "manager", Role.PROPERTY_CONSULTANT: "consultant", Role.CUSTOMER_MANAGER: "customer_manager",
     Role.CUSTOMER_SERVICE: "service", Role.COMPLIANCE_OFFICER: "compliance", Role.ARCHIVIST: "archivist",
-    Role.ADMINISTRATOR: "admin",
+    Role.ADMINISTRATOR: "admin", Role.SERVICE_ACCOUNT: "service_account",
 }
 
 

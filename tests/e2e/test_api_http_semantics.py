@@ -102,3 +102,15 @@ def test_full_reads_of_personal_data_are_recorded_and_masked_reads_are_not(
     with pytest.raises(Exception) as missing:
         app.state(compliance_log)
     assert getattr(missing.value, "code", None) == "not_found"
+
+
+def test_a_service_account_reads_masked_and_writes_nothing(api: TestClient, tokens: dict[str, str]) -> None:  # noqa: F811
+    customer = receive(api, tokens["consultant"])
+    api.post(f"/customers/{customer}/personal-details", headers=auth(tokens["consultant"]),
+             json={"name": "孙小美", "phone": "13700001111"})
+    read = api.get(f"/customers/{customer}", headers=auth(tokens["service_account"]))
+    assert read.status_code == 200
+    assert read.json()["phone"] == "1******1111" and "孙小美" not in read.text
+    assert_problem(api.post(f"/customers/{customer}/requests", headers=auth(tokens["service_account"]),
+                            json={"subject": "x"}), 403, "forbidden")
+    assert_problem(api.post("/customers", headers=auth(tokens["service_account"]), json={}), 403, "forbidden")

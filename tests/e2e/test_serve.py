@@ -116,3 +116,21 @@ def test_serve_refuses_a_bad_port_in_one_line() -> None:
     result = realty("serve", "--port", "70000", database_url="sqlite:////tmp/never-served.sqlite3")
     assert result.returncode == 2
     assert result.stderr.strip() == "realty: error: --port must be between 1 and 65535"
+
+
+def test_service_account_add_registers_a_read_only_account(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    added = realty("service-account", "add", "--name", "BI 报表", database_url=url)
+    assert added.returncode == 0, added.stderr
+    assert "read-only" in added.stdout
+    token = added.stdout.strip().splitlines()[-1]
+
+    from service.application import RealtyLedger
+    from service.settings import load_settings
+
+    app = RealtyLedger(load_settings(database_url=url))
+    try:
+        principal = app.authenticate(token)
+        assert principal is not None and principal.role == "service_account"
+    finally:
+        app.close()
