@@ -195,59 +195,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(settings, args.host, args.port, args.workers)
 
 
-def cmd_staff_add(args: argparse.Namespace) -> int:
+def _acting(args: argparse.Namespace) -> Any:
+    """Who the command acts as: ``--by STAFF_ID``, or the system (bootstrap and operations)."""
     from service.application import Acting
 
+    return Acting.system() if args.by is None else Acting(args.by)
+
+
+def _register_with_token(args: argparse.Namespace, role: str, team: str) -> tuple[str, str, str]:
+    """Register an account and issue its first token: (account id, token id, token)."""
     app = _open(_settings(args))
     try:
-        acting = Acting.system() if args.by is None else Acting(args.by)
-        result = app.register_staff(acting, name=args.name, role=args.role, team=args.team)
+        acting = _acting(args)
+        result = app.register_staff(acting, name=args.name, role=role, team=team)
         token, issued = app.issue_token(acting, result.id, label=args.label)
     finally:
         app.close()
-    print(f"staff member {result.id} registered ({args.role}, {args.team})")
-    print(f"token {issued.entity_id} (shown once, store it now):")
+    return result.id, issued.entity_id or "", token
+
+
+def _print_token(token_id: str, token: str, whose: str = "") -> None:
+    print(f"token {token_id}{whose} (shown once, store it now):")
     print(token)
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    staff_id, token_id, token = _register_with_token(args, args.role, args.team)
+    print(f"staff member {staff_id} registered ({args.role}, {args.team})")
+    _print_token(token_id, token)
     return EXIT_OK
 
 
 def cmd_service_account_add(args: argparse.Namespace) -> int:
-    from service.application import Acting
-
-    app = _open(_settings(args))
-    try:
-        acting = Acting.system() if args.by is None else Acting(args.by)
-        result = app.register_staff(acting, name=args.name, role="service_account", team="services")
-        token, issued = app.issue_token(acting, result.id, label=args.label)
-    finally:
-        app.close()
-    print(f"service account {result.id} registered (read-only, personal data masked)")
-    print(f"token {issued.entity_id} (shown once, store it now):")
-    print(token)
+    account_id, token_id, token = _register_with_token(args, "service_account", "services")
+    print(f"service account {account_id} registered (read-only, personal data masked)")
+    _print_token(token_id, token)
     return EXIT_OK
 
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
-    from service.application import Acting
-
     app = _open(_settings(args))
     try:
-        acting = Acting.system() if args.by is None else Acting(args.by)
-        token, issued = app.issue_token(acting, args.staff_id, label=args.label)
+        token, issued = app.issue_token(_acting(args), args.staff_id, label=args.label)
     finally:
         app.close()
-    print(f"token {issued.entity_id} for staff member {issued.id} (shown once, store it now):")
-    print(token)
+    _print_token(issued.entity_id or "", token, f" for staff member {issued.id}")
     return EXIT_OK
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from service.application import Acting
-
     app = _open(_settings(args))
     try:
-        acting = Acting.system() if args.by is None else Acting(args.by)
-        app.revoke_token(acting, args.staff_id, token_id=args.token_id, reason=args.reason)
+        app.revoke_token(_acting(args), args.staff_id, token_id=args.token_id, reason=args.reason)
     finally:
         app.close()
     print(f"token {args.token_id} revoked")
