@@ -96,7 +96,9 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "staff.register": {AD: Scope.ANY, S: Scope.TEAM},
     "staff.read": {AD: Scope.ANY, S: Scope.TEAM, CO: Scope.ANY, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                    AR: Scope.SELF},
-    "staff.issue_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
+    # A token lets its bearer act as its holder: only the holder, or an administrator enrolling
+    # them, may be given one (a sales manager must not be able to act in a consultant's name).
+    "staff.issue_token": {AD: Scope.ANY, S: Scope.SELF, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                           CO: Scope.SELF, AR: Scope.SELF},
     "staff.history": {AD: Scope.ANY, S: Scope.TEAM, CO: Scope.ANY, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                       AR: Scope.SELF},

@@ -322,8 +322,10 @@ def test_a_sales_manager_manages_the_sales_roles_of_their_team_and_not_themselve
                        ("deactivation", {"reason": "me"})):
         assert_problem(api.post(f"/staff/{team.id(team.manager)}/{path}", headers=manager, json=body),
                        403, "forbidden")
-    assert_problem(api.post(f"/staff/{team.id(team.admin)}/tokens", headers=manager, json={"label": "x"}),
-                   403, "forbidden")  # never a token to act as the administrator
+    # Never a token to act as someone else: not the administrator, not a consultant of the team.
+    for someone in (team.admin, team.consultant):
+        assert_problem(api.post(f"/staff/{team.id(someone)}/tokens", headers=manager, json={"label": "x"}),
+                       404, "not_found")
     assert_problem(api.post(f"/staff/{team.id(team.admin)}/deactivation", headers=manager, json={"reason": "x"}),
                    403, "forbidden")
     for role in ("consultant", "customer_manager", "service", "compliance", "archivist"):
