@@ -17,7 +17,7 @@ from service.application import Principal, RealtyLedger
 T = TypeVar("T")
 
 
-def get_ledger(request: Request) -> RealtyLedger:
+async def get_ledger(request: Request) -> RealtyLedger:  # no I/O: skip the thread pool
     ledger: RealtyLedger = request.app.state.ledger
     return ledger
 
@@ -95,7 +95,7 @@ class Access:
         return data
 
 
-def get_access(request: Request, caller: CallerDep) -> Access:
+async def get_access(request: Request, caller: CallerDep) -> Access:  # no I/O
     route = request.scope["route"].name
     return Access(route, caller, scope_for(route, caller))
 
@@ -103,7 +103,7 @@ def get_access(request: Request, caller: CallerDep) -> Access:
 AccessDep = Annotated[Access, Depends(get_access)]
 
 
-def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+async def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     """``If-Match: "7"`` (the ETag of a GET) makes a command conditional on version 7."""
     if if_match is None:
         return None
