@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -55,6 +55,9 @@ class Acting:
     staff_id: str | uuid.UUID
     correlation_id: str | None = None
     on_behalf_of: str | uuid.UUID | None = None
+    # May the caller touch this record? Run on the command's own record in every attempt, so a
+    # retry re-checks on fresh data (the HTTP layer's record scopes; raises a DomainError).
+    check: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def system(cls, correlation_id: str | None = None) -> Acting:
@@ -182,6 +185,8 @@ class RealtyLedger(Application[uuid.UUID]):
 
         def step(actor: Actor) -> tuple[list[Any], str | None]:
             aggregate: Any = self._get(cls, aggregate_id)
+            if acting.check is not None:
+                acting.check(aggregate)
             if expected_version is not None and aggregate.version != expected_version:
                 raise ConcurrencyConflict(aggregate.id, expected_version, aggregate.version)
             others, entity_id = work(aggregate, actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -12,7 +13,7 @@ from domain.errors import NotFound
 from domain.identity import Role
 from service.api.permissions import Scope, not_found, scope_for, within
 from service.api.problems import Problem
-from service.application import Principal, RealtyLedger
+from service.application import Acting, Principal, RealtyLedger
 
 T = TypeVar("T")
 
@@ -84,6 +85,24 @@ class Access:
             raise not_found(deal_id)
         return deal
 
+
+    def on_record(self) -> Acting:
+        """The caller's identity for a command, carrying this route's scope check.
+
+        The ledger runs the check on the very record the command reads, in every attempt (so a
+        retry after a lost race re-checks on fresh data): no separate read, no extra replay. A
+        record outside the scope is reported as missing, like ``load``.
+        """
+        return dataclasses.replace(self.caller.acting, check=self._check_record)
+
+    def _check_record(self, aggregate: Any) -> None:
+        record = {
+            "id": str(aggregate.id),
+            "team": getattr(aggregate, "team", None),
+            "assigned_to": str(getattr(aggregate, "assigned_to", None) or "") or None,
+        }
+        if not within(self.scope, self.caller, record):
+            raise NotFound("record", aggregate.id)
 
     def disclose(self, ledger: RealtyLedger, record_id: str, kind: str, full_view: frozenset[Role],
                  data: T, redact: Callable[[T], T]) -> T:

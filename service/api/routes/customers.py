@@ -64,9 +64,8 @@ def history(customer_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict
              response_model=c.CommandResultPublic, summary="Record name, phone and ID number")
 def record_personal_details(customer_id: str, body: s.PersonalDetails, ledger: LedgerDep, access: AccessDep,
                             version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.record_personal_details(
-        access.caller.acting, customer_id, name=body.name, phone=body.phone, id_number=body.id_number,
+        access.on_record(), customer_id, name=body.name, phone=body.phone, id_number=body.id_number,
         expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -74,9 +73,8 @@ def record_personal_details(customer_id: str, body: s.PersonalDetails, ledger: L
              summary="Record the customer's needs (需求分析)")
 def record_needs(customer_id: str, body: s.Needs, ledger: LedgerDep, access: AccessDep,
                  version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.record_needs(
-        access.caller.acting, customer_id, budget_min=body.budget_min, budget_max=body.budget_max,
+        access.on_record(), customer_id, budget_min=body.budget_min, budget_max=body.budget_max,
         area_min=body.area_min, area_max=body.area_max, rooms=body.rooms, districts=body.districts,
         purpose=body.purpose.value, payment_method=body.payment_method.value,
         qualification=body.qualification.value, expected_version=version, occurred_at=body.occurred_at,
@@ -87,8 +85,7 @@ def record_needs(customer_id: str, body: s.Needs, ledger: LedgerDep, access: Acc
              response_model=c.CommandResultPublic, summary="Raise a request (due within 24 hours)")
 def raise_request(customer_id: str, body: s.RequestRaise, ledger: LedgerDep, access: AccessDep,
                   version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.raise_request(access.caller.acting, customer_id, subject=body.subject,
+    return done(ledger.raise_request(access.on_record(), customer_id, subject=body.subject,
                                      expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -96,8 +93,7 @@ def raise_request(customer_id: str, body: s.RequestRaise, ledger: LedgerDep, acc
              response_model=c.CommandResultPublic, summary="Respond to a request")
 def respond_to_request(customer_id: str, request_id: str, body: s.RequestResponse, ledger: LedgerDep,
                        access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.respond_to_request(access.caller.acting, customer_id, request_id=request_id,
+    return done(ledger.respond_to_request(access.on_record(), customer_id, request_id=request_id,
                                           response=body.response, expected_version=version,
                                           occurred_at=body.occurred_at), response)
 
@@ -106,8 +102,7 @@ def respond_to_request(customer_id: str, request_id: str, body: s.RequestRespons
              response_model=c.CommandResultPublic, summary="File a complaint (handled within 72 hours)")
 def file_complaint(customer_id: str, body: s.ComplaintFile, ledger: LedgerDep, access: AccessDep,
                    version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.file_complaint(access.caller.acting, customer_id, category=body.category,
+    return done(ledger.file_complaint(access.on_record(), customer_id, category=body.category,
                                       severity=body.severity.value, description=body.description,
                                       expected_version=version, occurred_at=body.occurred_at), response)
 
@@ -116,8 +111,7 @@ def file_complaint(customer_id: str, body: s.ComplaintFile, ledger: LedgerDep, a
              response_model=c.CommandResultPublic, summary="Resolve a complaint")
 def resolve_complaint(customer_id: str, complaint_id: str, body: s.ComplaintResolution, ledger: LedgerDep,
                       access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.resolve_complaint(access.caller.acting, customer_id, complaint_id=complaint_id,
+    return done(ledger.resolve_complaint(access.on_record(), customer_id, complaint_id=complaint_id,
                                          resolution=body.resolution, expected_version=version,
                                          occurred_at=body.occurred_at), response)
 
@@ -126,8 +120,7 @@ def resolve_complaint(customer_id: str, complaint_id: str, body: s.ComplaintReso
              response_model=c.CommandResultPublic, summary="Record a satisfaction survey (1-5 per dimension)")
 def answer_survey(customer_id: str, body: s.SurveyAnswer, ledger: LedgerDep, access: AccessDep,
                   version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.answer_survey(access.caller.acting, customer_id, scores=body.scores, comment=body.comment,
+    return done(ledger.answer_survey(access.on_record(), customer_id, scores=body.scores, comment=body.comment,
                                      expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -135,8 +128,7 @@ def answer_survey(customer_id: str, body: s.SurveyAnswer, ledger: LedgerDep, acc
              summary="Mark the customer lost (流失), with the reason")
 def mark_lost(customer_id: str, body: s.Loss, ledger: LedgerDep, access: AccessDep,
               version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.mark_customer_lost(access.caller.acting, customer_id, reason=body.reason.value,
+    return done(ledger.mark_customer_lost(access.on_record(), customer_id, reason=body.reason.value,
                                           note=body.note, expected_version=version,
                                           occurred_at=body.occurred_at), response)
 
@@ -158,9 +150,8 @@ def reassign(customer_id: str, body: s.Reassignment, ledger: LedgerDep, access: 
              summary="Correct name, phone or ID number (the old values stay in the history)")
 def correct_contact_details(customer_id: str, body: s.ContactCorrection, ledger: LedgerDep, access: AccessDep,
                             version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.correct_contact_details(
-        access.caller.acting, customer_id, reason=body.reason, name=body.name, phone=body.phone,
+        access.on_record(), customer_id, reason=body.reason, name=body.name, phone=body.phone,
         id_number=body.id_number, expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -168,9 +159,8 @@ def correct_contact_details(customer_id: str, body: s.ContactCorrection, ledger:
              summary="Shortlist listings matched to the needs (房源筛选), with scores")
 def shortlist_listings(customer_id: str, body: s.Shortlist, ledger: LedgerDep, access: AccessDep,
                        version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.shortlist_listings(
-        access.caller.acting, customer_id, matches=[(m.listing_id, m.score) for m in body.matches],
+        access.on_record(), customer_id, matches=[(m.listing_id, m.score) for m in body.matches],
         expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -178,9 +168,8 @@ def shortlist_listings(customer_id: str, body: s.Shortlist, ledger: LedgerDep, a
              response_model=c.CommandResultPublic, summary="Schedule a showing (带看); entity_id is the showing")
 def schedule_showing(customer_id: str, body: s.ShowingCreate, ledger: LedgerDep, access: AccessDep,
                      version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.schedule_showing(
-        access.caller.acting, customer_id, listing_id=body.listing_id, scheduled_for=body.scheduled_for,
+        access.on_record(), customer_id, listing_id=body.listing_id, scheduled_for=body.scheduled_for,
         expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -188,9 +177,8 @@ def schedule_showing(customer_id: str, body: s.ShowingCreate, ledger: LedgerDep,
              response_model=c.CommandResultPublic, summary="Move a scheduled showing, with the reason")
 def reschedule_showing(customer_id: str, showing_id: str, body: s.ShowingReschedule, ledger: LedgerDep,
                        access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.reschedule_showing(
-        access.caller.acting, customer_id, showing_id=showing_id, scheduled_for=body.scheduled_for,
+        access.on_record(), customer_id, showing_id=showing_id, scheduled_for=body.scheduled_for,
         reason=body.reason, expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -199,9 +187,8 @@ def reschedule_showing(customer_id: str, showing_id: str, body: s.ShowingResched
              summary="Record that the showing took place and what was explained on site")
 def conduct_showing(customer_id: str, showing_id: str, body: s.ShowingConduct, ledger: LedgerDep,
                     access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.conduct_showing(
-        access.caller.acting, customer_id, showing_id=showing_id,
+        access.on_record(), customer_id, showing_id=showing_id,
         topics_explained=[t.value for t in body.topics_explained], expected_version=version,
         occurred_at=body.occurred_at), response)
 
@@ -210,9 +197,8 @@ def conduct_showing(customer_id: str, showing_id: str, body: s.ShowingConduct, l
              response_model=c.CommandResultPublic, summary="Cancel a scheduled showing, with the reason")
 def cancel_showing(customer_id: str, showing_id: str, body: s.ShowingCancellation, ledger: LedgerDep,
                    access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.cancel_showing(
-        access.caller.acting, customer_id, showing_id=showing_id, reason=body.reason, expected_version=version,
+        access.on_record(), customer_id, showing_id=showing_id, reason=body.reason, expected_version=version,
         occurred_at=body.occurred_at), response)
 
 
@@ -220,9 +206,8 @@ def cancel_showing(customer_id: str, showing_id: str, body: s.ShowingCancellatio
              response_model=c.CommandResultPublic, summary="Record that the customer did not come")
 def record_no_show(customer_id: str, showing_id: str, ledger: LedgerDep, access: AccessDep,
                    version: ExpectedVersionDep, response: Response, body: s.ShowingNoShow | None = None) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.record_no_show(
-        access.caller.acting, customer_id, showing_id=showing_id, expected_version=version,
+        access.on_record(), customer_id, showing_id=showing_id, expected_version=version,
         occurred_at=body.occurred_at if body else None), response)
 
 
@@ -230,9 +215,8 @@ def record_no_show(customer_id: str, showing_id: str, ledger: LedgerDep, access:
              response_model=c.CommandResultPublic, summary="Record the customer's feedback on a showing")
 def record_feedback(customer_id: str, showing_id: str, body: s.Feedback, ledger: LedgerDep, access: AccessDep,
                     version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.record_feedback(
-        access.caller.acting, customer_id, showing_id=showing_id, interest=body.interest,
+        access.on_record(), customer_id, showing_id=showing_id, interest=body.interest,
         objections=body.objections, expected_version=version, occurred_at=body.occurred_at), response)
 
 
@@ -241,9 +225,8 @@ def record_feedback(customer_id: str, showing_id: str, body: s.Feedback, ledger:
 def acknowledge_complaint(customer_id: str, complaint_id: str, ledger: LedgerDep, access: AccessDep,
                           version: ExpectedVersionDep, response: Response,
                           body: s.ComplaintAcknowledgement | None = None) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.acknowledge_complaint(
-        access.caller.acting, customer_id, complaint_id=complaint_id, expected_version=version,
+        access.on_record(), customer_id, complaint_id=complaint_id, expected_version=version,
         occurred_at=body.occurred_at if body else None), response)
 
 
@@ -262,9 +245,8 @@ def escalate_complaint(customer_id: str, complaint_id: str, body: s.ComplaintEsc
              response_model=c.CommandResultPublic, summary="Schedule a return visit (回访); entity_id is the visit")
 def schedule_return_visit(customer_id: str, body: s.ReturnVisitCreate, ledger: LedgerDep, access: AccessDep,
                           version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.schedule_return_visit(
-        access.caller.acting, customer_id, due_at=body.due_at, purpose=body.purpose, expected_version=version,
+        access.on_record(), customer_id, due_at=body.due_at, purpose=body.purpose, expected_version=version,
         occurred_at=body.occurred_at), response)
 
 
@@ -272,9 +254,8 @@ def schedule_return_visit(customer_id: str, body: s.ReturnVisitCreate, ledger: L
              response_model=c.CommandResultPublic, summary="Complete a return visit, with a summary")
 def complete_return_visit(customer_id: str, visit_id: str, body: s.ReturnVisitCompletion, ledger: LedgerDep,
                           access: AccessDep, version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
     return done(ledger.complete_return_visit(
-        access.caller.acting, customer_id, visit_id=visit_id, summary=body.summary, expected_version=version,
+        access.on_record(), customer_id, visit_id=visit_id, summary=body.summary, expected_version=version,
         occurred_at=body.occurred_at), response)
 
 
@@ -282,8 +263,7 @@ def complete_return_visit(customer_id: str, visit_id: str, body: s.ReturnVisitCo
              summary="Reactivate a lost customer, with the reason")
 def reactivate(customer_id: str, body: s.Reactivation, ledger: LedgerDep, access: AccessDep,
                version: ExpectedVersionDep, response: Response) -> Any:
-    access.load(ledger, customer_id, "customer")
-    return done(ledger.reactivate_customer(access.caller.acting, customer_id, reason=body.reason,
+    return done(ledger.reactivate_customer(access.on_record(), customer_id, reason=body.reason,
                                            expected_version=version, occurred_at=body.occurred_at), response)
 
 
