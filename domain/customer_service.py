@@ -7,6 +7,7 @@ A mixin of ``Customer``: the methods trigger the customer's own events and hold 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from domain.errors import (
     ComplaintAlreadyAcknowledged,
     ComplaintAlreadyResolved,
     ComplaintNotFound,
+    DomainError,
     InvalidValue,
     RequestAlreadyAnswered,
     RequestNotFound,
@@ -67,11 +69,7 @@ class CustomerServiceDesk:
         occurred_at: datetime | None = None,
     ) -> None:
         actor.require(Duty.SERVE_REQUESTS)
-        request = self.requests.get(str(request_id))
-        if request is None:
-            raise RequestNotFound(request_id)
-        if request["responded_at"] is not None:
-            raise RequestAlreadyAnswered(request_id)
+        _still_open(self.requests, request_id, "responded_at", RequestNotFound, RequestAlreadyAnswered)
         self._record(
             self.RequestResponded,
             actor,
@@ -170,11 +168,7 @@ class CustomerServiceDesk:
         self, *, visit_id: uuid.UUID, summary: str, actor: Actor, occurred_at: datetime | None = None
     ) -> None:
         actor.require(Duty.FOLLOW_UP)
-        visit = self.return_visits.get(str(visit_id))
-        if visit is None:
-            raise ReturnVisitNotFound(visit_id)
-        if visit["completed_at"] is not None:
-            raise ReturnVisitAlreadyCompleted(visit_id)
+        _still_open(self.return_visits, visit_id, "completed_at", ReturnVisitNotFound, ReturnVisitAlreadyCompleted)
         self._record(
             self.ReturnVisitCompleted,
             actor,
@@ -216,3 +210,19 @@ class CustomerServiceDesk:
         if complaint["status"] == "resolved":
             raise ComplaintAlreadyResolved(complaint_id)
         return complaint
+
+
+def _still_open(
+    items: dict[str, dict[str, Any]],
+    item_id: uuid.UUID,
+    closed_at: str,
+    missing: Callable[[uuid.UUID], DomainError],
+    closed: Callable[[uuid.UUID], DomainError],
+) -> dict[str, Any]:
+    """The request or visit with this id, if it exists and is not yet answered or completed."""
+    item = items.get(str(item_id))
+    if item is None:
+        raise missing(item_id)
+    if item[closed_at] is not None:
+        raise closed(item_id)
+    return item
