@@ -57,13 +57,7 @@ class Access:
         return record
 
     def load(self, ledger: RealtyLedger, record_id: str, kind: str) -> dict[str, Any]:
-        try:
-            record = ledger.state(record_id)
-        except NotFound:
-            raise not_found(record_id) from None
-        if record["kind"] != kind:
-            raise not_found(record_id)
-        return self.require(record)
+        return self.require(_fetch(ledger, record_id, kind))
 
     def load_deal(self, ledger: RealtyLedger, deal_id: str) -> dict[str, Any]:
         """The deal, if inside the caller's scope; else 404.
@@ -71,12 +65,7 @@ class Access:
         A deal carries no team or holder of its own: the scope is judged on the deal's customer
         (its team, its assigned staff member), and ``ASSIGNED`` also admits the deal's drafter.
         """
-        try:
-            deal = ledger.state(deal_id)
-        except NotFound:
-            raise not_found(deal_id) from None
-        if deal["kind"] != "deal":
-            raise not_found(deal_id)
+        deal = _fetch(ledger, deal_id, "deal")
         if self.scope is Scope.ANY:
             return deal
         if self.scope is Scope.ASSIGNED and deal.get("drafted_by") == str(self.caller.staff_id):
@@ -112,6 +101,17 @@ class Access:
             return redact(data)
         ledger.record_personal_data_read(self.caller.acting, record_id, subject_kind=kind, purpose=self.route)
         return data
+
+
+def _fetch(ledger: RealtyLedger, record_id: str, kind: str) -> dict[str, Any]:
+    """A record of this kind as stored now; a missing one or one of another kind is 404 alike."""
+    try:
+        record = ledger.state(record_id)
+    except NotFound:
+        raise not_found(record_id) from None
+    if record["kind"] != kind:
+        raise not_found(record_id)
+    return record
 
 
 async def get_access(request: Request, caller: CallerDep) -> Access:  # no I/O
