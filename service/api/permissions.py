@@ -35,6 +35,15 @@ _CUSTOMER_WORK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, S: Scope.TEAM}
 _SERVICE_DESK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
 _FOLLOW_UP = {M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM}
 
+# A consultant on the customers and deals they hold; a sales manager on their team's.
+_HOLDER_WORK = {C: Scope.ASSIGNED, S: Scope.TEAM}
+_TEAM_MANAGER = {S: Scope.TEAM}
+# Listings hold no personal data and belong to no team: whoever has a listings route sees all.
+_READ_LISTING = {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY}
+_LISTING_WORK = {C: Scope.ANY, S: Scope.ANY}
+# A deal's scope is its customer's (team, assigned holder); ASSIGNED also admits its drafter.
+_READ_DEAL = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY}
+
 PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- health ---
     "health.live": PUBLIC,
@@ -51,15 +60,15 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.resolve_complaint": _SERVICE_DESK,
     "customers.answer_survey": _FOLLOW_UP,
     "customers.mark_lost": _CUSTOMER_WORK,
-    "customers.reassign": {S: Scope.TEAM},
+    "customers.reassign": _TEAM_MANAGER,
     "customers.correct_contact_details": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM},
-    "customers.shortlist_listings": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.schedule_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.reschedule_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.conduct_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.cancel_showing": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.record_no_show": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "customers.record_feedback": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "customers.shortlist_listings": _HOLDER_WORK,
+    "customers.schedule_showing": _HOLDER_WORK,
+    "customers.reschedule_showing": _HOLDER_WORK,
+    "customers.conduct_showing": _HOLDER_WORK,
+    "customers.cancel_showing": _HOLDER_WORK,
+    "customers.record_no_show": _HOLDER_WORK,
+    "customers.record_feedback": _HOLDER_WORK,
     "customers.acknowledge_complaint": _SERVICE_DESK,
     "customers.escalate_complaint": _SERVICE_DESK,
     "customers.schedule_return_visit": _FOLLOW_UP,
@@ -67,30 +76,26 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.reactivate": _CUSTOMER_WORK,
     # --- end of customers ---
     # --- listings and deals ---
-    # Listings hold no personal data and belong to no team: whoever has a listings route sees all.
-    "listings.list": {C: Scope.ANY, S: Scope.ANY},
-    "listings.read": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY},
-    "listings.history": {C: Scope.ANY, M: Scope.ANY, CS: Scope.ANY, S: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY},
-    "listings.change_price": {C: Scope.ANY, S: Scope.ANY},
-    "listings.withdraw": {C: Scope.ANY, S: Scope.ANY},
-    # A deal's scope is its customer's (team, assigned holder); ASSIGNED also admits its drafter.
-    "deals.draft": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.read": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY,
-                      SA: Scope.ANY},
-    "deals.history": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY,
-                      SA: Scope.ANY},
-    "deals.submit": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.approve": {S: Scope.TEAM},
-    "deals.reject": {S: Scope.TEAM},
-    "deals.sign": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.require_documents": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.receive_document": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.verify_document": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.record_payment": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.settle": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.confirm_handover": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.close": {C: Scope.ASSIGNED, S: Scope.TEAM},
-    "deals.cancel": {C: Scope.ASSIGNED, S: Scope.TEAM},
+    "listings.list": _LISTING_WORK,
+    "listings.read": _READ_LISTING,
+    "listings.history": _READ_LISTING,
+    "listings.change_price": _LISTING_WORK,
+    "listings.withdraw": _LISTING_WORK,
+    "deals.draft": _HOLDER_WORK,
+    "deals.read": _READ_DEAL,
+    "deals.history": _READ_DEAL,
+    "deals.submit": _HOLDER_WORK,
+    "deals.approve": _TEAM_MANAGER,
+    "deals.reject": _TEAM_MANAGER,
+    "deals.sign": _HOLDER_WORK,
+    "deals.require_documents": _HOLDER_WORK,
+    "deals.receive_document": _HOLDER_WORK,
+    "deals.verify_document": _HOLDER_WORK,
+    "deals.record_payment": _HOLDER_WORK,
+    "deals.settle": _HOLDER_WORK,
+    "deals.confirm_handover": _HOLDER_WORK,
+    "deals.close": _HOLDER_WORK,
+    "deals.cancel": _HOLDER_WORK,
     # --- end of listings and deals ---
     # --- staff ---
     "staff.register": {AD: Scope.ANY, S: Scope.TEAM},
