@@ -383,3 +383,30 @@ class TokenAlreadyRevoked(DomainError):
 
     def __init__(self, token_id: object) -> None:
         super().__init__(f"token {token_id} is already revoked", token_id=str(token_id))
+
+
+# --- Callers ----------------------------------------------------------------------------------
+# A command sent over HTTP carries the token it was authorised with; the staff record it reads
+# (and guards at write time) must still vouch for that token and for the role and team the
+# request's permission checks used.
+
+
+class Unauthenticated(DomainError):
+    """The token a command was sent with is unknown, revoked, or its holder is deactivated."""
+
+    code = "unauthenticated"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__("the token is not valid", staff_id=str(staff_id))
+
+
+class CallerChanged(DomainError):
+    """The caller's role or team changed while the request ran, after its permissions were checked."""
+
+    code = "caller_changed"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(
+            f"the role or team of staff member {staff_id} changed while the request ran; send it again",
+            staff_id=str(staff_id),
+        )

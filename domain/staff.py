@@ -9,12 +9,14 @@ from datetime import datetime
 from eventsourcing.domain import Aggregate
 
 from domain.errors import (
+    CallerChanged,
     InvalidValue,
     SelfAssessment,
     StaffAlreadyDeactivated,
     StaffDeactivated,
     TokenAlreadyRevoked,
     TokenNotFound,
+    Unauthenticated,
 )
 from domain.identity import STAFF_ROLES, Actor, Duty, Role
 from domain.recording import Recordable, RecordedEvent, require_name, require_text, require_whole
@@ -244,6 +246,14 @@ class StaffMember(Recordable, Aggregate):
         if token is None or token["revoked_at"] is not None or not self.active:
             return False
         return hmac.compare_digest(token["secret_hash"], secret_hash)
+
+    def vouch_for(self, token_id: uuid.UUID, secret_hash: str, *, role: str, team: str) -> None:
+        """Refuse to act on a token that stopped being valid, or for a caller whose role or team
+        moved since the request's permissions were checked with them."""
+        if not self.token_matches(token_id, secret_hash):
+            raise Unauthenticated(self.id)
+        if self.role != role or self.team != team:
+            raise CallerChanged(self.id)
 
     def _ensure_active(self) -> None:
         if not self.active:

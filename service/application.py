@@ -49,6 +49,22 @@ _CREATION_TOPICS = {
 
 
 @dataclass(frozen=True)
+class Credential:
+    """A bearer token as the HTTP layer accepted it, and the role and team it judged the request by.
+
+    A command sent with it refuses to act unless the staff record it reads — a read that is
+    guarded at write time — still vouches for the token and still has that role and team. So the
+    door may accept a token on a cached record: a revocation, deactivation, or change of role or
+    team that the cache has not seen yet fails the command's guard, and its fresh retry refuses.
+    """
+
+    token_id: uuid.UUID
+    secret_hash: str
+    role: str
+    team: str
+
+
+@dataclass(frozen=True)
 class Acting:
     """Who is calling: a staff member's id (or the system), and the request's correlation id."""
 
@@ -58,6 +74,8 @@ class Acting:
     # May the caller touch this record? Run on the command's own record in every attempt, so a
     # retry re-checks on fresh data (the HTTP layer's record scopes; raises a DomainError).
     check: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
+    # What the caller was authorised with; proved again on the staff record the command reads.
+    credential: Credential | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def system(cls, correlation_id: str | None = None) -> Acting:
@@ -72,6 +90,8 @@ class Principal:
     role: Role
     team: str
     acting: Acting
+    # Accepted on a cached staff record: a refusal made on it is confirmed on a fresh read first.
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +151,9 @@ class RealtyLedger(Application[uuid.UUID]):
         if staff_id == SYSTEM_ACTOR_ID:
             return Actor.system(correlation_id)
         staff = self._get(StaffMember, staff_id)
+        if acting.credential is not None:
+            credential = acting.credential
+            staff.vouch_for(credential.token_id, credential.secret_hash, role=credential.role, team=credential.team)
         on_behalf = None if acting.on_behalf_of is None else as_uuid(acting.on_behalf_of, "on_behalf_of")
         return staff.acting_as(correlation_id, on_behalf)
 
@@ -279,15 +302,39 @@ class RealtyLedger(Application[uuid.UUID]):
 
         Reads the staff record from the store, not the cache: a token revoked or a member
         deactivated by another process stops working at once, for reads as well as commands.
+        The record read then refreshes the cache that ``authenticate_cached`` looks at.
         """
         try:
             parsed = tokens.parse_token(token)
             staff = self._load(parsed.staff_id)
         except (tokens.MalformedToken, NotFound):
             return None
+        principal = self._principal(staff, parsed, correlation_id, cached=False)
+        if isinstance(staff, StaffMember):
+            self._cache.give_back(staff)
+        return principal
+
+    def authenticate_cached(self, token: str, correlation_id: str | None = None) -> Principal | None:
+        """``authenticate`` on this process's cached staff record, without touching the store; None
+        when the cache cannot vouch for the token (not cached, or not matching there).
+
+        Only for callers about to send a command: its ``Acting`` carries the credential, and the
+        command proves it on the staff record it reads and guards (see ``Credential``).
+        """
+        try:
+            parsed = tokens.parse_token(token)
+        except tokens.MalformedToken:
+            return None
+        return self._principal(self._cache.peek(parsed.staff_id), parsed, correlation_id, cached=True)
+
+    @staticmethod
+    def _principal(staff: Any, parsed: tokens.ParsedToken, correlation_id: str | None, *,
+                   cached: bool) -> Principal | None:
         if not isinstance(staff, StaffMember) or not staff.token_matches(parsed.token_id, parsed.secret_hash):
             return None
-        return Principal(staff.id, staff.role_enum, staff.team, Acting(staff.id, correlation_id=correlation_id))
+        credential = Credential(parsed.token_id, parsed.secret_hash, staff.role, staff.team)
+        acting = Acting(staff.id, correlation_id=correlation_id, credential=credential)
+        return Principal(staff.id, staff.role_enum, staff.team, acting, cached=cached)
 
     def record_personal_data_read(self, acting: Acting, subject_id: str, *, subject_kind: str,
                                   purpose: str) -> CommandResult:

@@ -40,6 +40,16 @@ class RecordCache:
         except KeyError:
             return None
 
+    def peek(self, record_id: uuid.UUID) -> Any | None:
+        """A look at a cached record without borrowing it, for a provisional judgement only (one
+        that a command's guarded read confirms later): another thread may borrow and change it."""
+        if self._lru is None:
+            return None
+        try:
+            return self._lru.get(record_id)
+        except KeyError:
+            return None
+
     def give_back(self, aggregate: Any) -> None:
         if self._lru is None:
             return

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
-from domain.errors import NotFound
+from domain.errors import CallerChanged, NotFound
 from domain.identity import Role
-from service.api.permissions import Scope, not_found, scope_for, within
+from service.api.permissions import Scope, allowed_scope, not_found, scope_for, within
 from service.api.problems import Problem
 from service.application import Acting, Principal, RealtyLedger
 
@@ -26,22 +28,22 @@ async def get_ledger(request: Request) -> RealtyLedger:  # no I/O: skip the thre
 LedgerDep = Annotated[RealtyLedger, Depends(get_ledger)]
 
 
-def get_caller(
-    request: Request,
-    ledger: LedgerDep,
-    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-) -> Principal:
+# A read has no write at which to prove the token again, so it is authenticated on a fresh read
+# of the staff record; a command proves it on the record it reads and guards (``Credential``).
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Problem(401, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>")
     kind, _, token = authorization.partition(" ")
-    principal = ledger.authenticate(token.strip(), request.state.request_id) if kind.lower() == "bearer" else None
-    if principal is None:
-        raise Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
-    request.state.actor_id = str(principal.staff_id)
-    return principal
+    if kind.lower() != "bearer":
+        raise _invalid_token()
+    return token.strip()
 
 
-CallerDep = Annotated[Principal, Depends(get_caller)]
+def _invalid_token() -> Problem:
+    return Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,49 @@ def _fetch(ledger: RealtyLedger, record_id: str, kind: str) -> dict[str, Any]:
     return record
 
 
-async def get_access(request: Request, caller: CallerDep) -> Access:  # no I/O
+async def get_access(
+    request: Request,
+    ledger: LedgerDep,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Access:
+    """Who calls, and their scope on this route: 401 without a valid token, 403 for a role the
+    route's entry does not name.
+
+    For a command the cached staff record is enough to let the request in (no store round trip);
+    the command proves the token, role and team again on the record it guards. A refusal is never
+    made on the cache alone: the fresh record is read first (see ``_confirm_refusal``).
+    """
+    token = _bearer_token(authorization)
     route = request.scope["route"].name
+    request_id = request.state.request_id
+    caller = None
+    if request.method not in _READ_METHODS:
+        caller = ledger.authenticate_cached(token, request_id)
+        if caller is not None and allowed_scope(route, caller) is None:
+            caller = None
+    if caller is None:
+        caller = await run_in_threadpool(ledger.authenticate, token, request_id)
+    if caller is None:
+        raise _invalid_token()
+    request.state.actor_id = str(caller.staff_id)
+    if caller.cached:
+        request.state.confirm_refusal = functools.partial(_confirm_refusal, ledger, token, caller)
     return Access(route, caller, scope_for(route, caller))
+
+
+async def _confirm_refusal(ledger: RealtyLedger, token: str, caller: Principal) -> Problem | None:
+    """Before a request let in on the cache is refused: is the caller still who the cache said?
+
+    A problem to answer instead (401 for a token no longer valid, 409 when the role or team the
+    refusal was judged by has changed), or None when the refusal stands.
+    """
+    fresh = await run_in_threadpool(ledger.authenticate, token)
+    if fresh is None:
+        return _invalid_token()
+    if (fresh.role, fresh.team) != (caller.role, caller.team):
+        error = CallerChanged(caller.staff_id)
+        return Problem(409, error.code, "Caller changed", error.message)
+    return None
 
 
 AccessDep = Annotated[Access, Depends(get_access)]

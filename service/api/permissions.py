@@ -118,17 +118,20 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
 }
 
 
-def scope_for(route: str, caller: Principal) -> Scope:
-    """The caller's scope on this route, or 403 if their role may not call it at all."""
-    entry = PERMISSIONS.get(route)
-    if entry is None:  # a route without an entry is nobody's: deny by default
-        raise Problem(403, "forbidden", "Forbidden", f"no role may call {route}")
+def allowed_scope(route: str, caller: Principal) -> Scope | None:
+    """The caller's scope on this route, or None if their role may not call it."""
+    entry = PERMISSIONS.get(route)  # a route without an entry is nobody's: deny by default
     if entry == PUBLIC:
         return Scope.ANY
-    assert isinstance(entry, dict)
-    scope = entry.get(caller.role)
+    return entry.get(caller.role) if isinstance(entry, dict) else None
+
+
+def scope_for(route: str, caller: Principal) -> Scope:
+    """The caller's scope on this route, or 403 if their role may not call it at all."""
+    scope = allowed_scope(route, caller)
     if scope is None:
-        raise Problem(403, "forbidden", "Forbidden", f"role {caller.role.value} may not call {route}")
+        who = "no role" if route not in PERMISSIONS else f"role {caller.role.value}"
+        raise Problem(403, "forbidden", "Forbidden", f"{who} may not call {route}")
     return scope
 
 

@@ -30,6 +30,7 @@ STATUS_OF: dict[type[e.DomainError], int] = {
     e.StaffDeactivated: 409,
     e.SelfApproval: 403,
     e.SelfAssessment: 403,
+    e.Unauthenticated: 401,
 }
 DEFAULT_DOMAIN_STATUS = 409  # a rule of the process refuses the command in the record's state
 
@@ -57,7 +58,11 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        # A caller let in on a cached staff record is refused only once a fresh read agrees.
+        confirm = getattr(request.state, "confirm_refusal", None)
+        if confirm is not None and exc.status != 401:
+            exc = await confirm() or exc
         return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
 
     @app.exception_handler(e.DomainError)

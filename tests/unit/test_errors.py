@@ -48,6 +48,8 @@ PUBLISHED_CODES = {
     "SelfAssessment": "self_assessment",
     "TokenNotFound": "token_not_found",
     "TokenAlreadyRevoked": "token_already_revoked",
+    "Unauthenticated": "unauthenticated",
+    "CallerChanged": "caller_changed",
 }
 
 

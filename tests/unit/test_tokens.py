@@ -6,7 +6,15 @@ import uuid
 
 import pytest
 
-from domain.errors import InvalidValue, NotPermitted, StaffDeactivated, TokenAlreadyRevoked, TokenNotFound
+from domain.errors import (
+    CallerChanged,
+    InvalidValue,
+    NotPermitted,
+    StaffDeactivated,
+    TokenAlreadyRevoked,
+    TokenNotFound,
+    Unauthenticated,
+)
 from domain.identity import Role
 from domain.staff import StaffMember
 from service.tokens import MalformedToken, hash_secret, new_token, parse_token
@@ -54,6 +62,24 @@ def test_a_wrong_secret_a_revoked_token_and_a_deactivated_holder_do_not_match() 
     other_id, other_token = issued(other)
     other.deactivate(reason="离职", actor=actor(Role.ADMINISTRATOR))
     assert not other.token_matches(other_id, parse_token(other_token).secret_hash)
+
+
+def test_a_staff_record_vouches_only_for_a_live_token_and_the_role_and_team_it_was_checked_with() -> None:
+    staff = registered_staff()
+    token_id, token = issued(staff)
+    secret_hash = parse_token(token).secret_hash
+    staff.vouch_for(token_id, secret_hash, role=staff.role, team=staff.team)  # no error: it vouches
+    with pytest.raises(Unauthenticated) as forged:
+        staff.vouch_for(token_id, hash_secret("x" * 43), role=staff.role, team=staff.team)
+    assert forged.value.code == "unauthenticated" and "x" * 43 not in str(forged.value.context)
+    with pytest.raises(CallerChanged) as moved:
+        staff.vouch_for(token_id, secret_hash, role=staff.role, team="徐汇二组")
+    assert moved.value.code == "caller_changed"
+    with pytest.raises(CallerChanged):
+        staff.vouch_for(token_id, secret_hash, role="sales_manager", team=staff.team)
+    staff.revoke_token(token_id=token_id, reason="电脑丢失", actor=actor(Role.ADMINISTRATOR))
+    with pytest.raises(Unauthenticated):
+        staff.vouch_for(token_id, secret_hash, role=staff.role, team=staff.team)
 
 
 def test_a_member_may_issue_and_revoke_their_own_tokens_but_not_a_colleagues() -> None:
