@@ -119,6 +119,9 @@ class Walk:
         openapi = api.get("/openapi.json").json()
         self.examples = documented_examples(openapi)
         self.routes = route_names(api.app)  # type: ignore[arg-type]
+        self.success = {  # route name -> the success status its OpenAPI description promises
+            operation["operationId"]: int(next(code for code in operation["responses"] if code.startswith("2")))
+            for operations in openapi["paths"].values() for operation in operations.values()}
         self.answers: dict[str, int] = {}
 
     def example(self, route: str) -> dict[str, Any]:
@@ -144,6 +147,10 @@ class Walk:
             assert response.status_code < 300 or response.status_code == 409, where
         else:
             assert response.status_code < 300, where
+        if response.status_code < 300:
+            assert response.status_code == self.success[route], f"not the documented status: {where}"
+            if "version" in answer:
+                assert response.headers["ETag"] == f'"{answer["version"]}"', where
         self.answers[route] = response.status_code
         return dict(answer)
 

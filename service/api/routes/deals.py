@@ -14,10 +14,10 @@ from fastapi import APIRouter, Response
 
 from domain.deal import DocumentKind
 from domain.identity import Role
+from service.api.answers import answer
 from service.api.deps import AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.schemas import common as c
 from service.api.schemas import deals as s
-from service.application import CommandResult
 from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/deals", tags=["deals"])
@@ -26,23 +26,17 @@ router = APIRouter(prefix="/deals", tags=["deals"])
 FULL_VIEW = frozenset({Role.PROPERTY_CONSULTANT, Role.SALES_MANAGER})
 
 
-def done(result: CommandResult, response: Response) -> c.CommandResultPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    return c.CommandResultPublic(**result.as_dict())
-
-
 def occurred_at(body: c.Body | None) -> Any:
     return None if body is None else body.occurred_at
 
 
 @router.post("", name="deals.draft", status_code=201, response_model=c.CommandResultPublic,
              summary="Draft a deal for a customer on a listing (the listing then holds it)")
-def draft(body: s.DealCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
+def draft(body: s.DealCreate, ledger: LedgerDep, access: AccessDep) -> Any:
     access.load(ledger, body.customer_id, "customer")  # the deal's scope is its customer's
     result = ledger.draft_deal(access.caller.acting, customer_id=body.customer_id, listing_id=body.listing_id,
                                price=body.price, terms=body.terms, occurred_at=body.occurred_at)
-    response.headers["Location"] = f"/deals/{result.id}"
-    return done(result, response)
+    return answer(result, 201, location=f"/deals/{result.id}")
 
 
 @router.get("/{deal_id}", name="deals.read", summary="A deal's current state")
@@ -61,109 +55,108 @@ def history(deal_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[str
 
 @router.post("/{deal_id}/submission", name="deals.submit", response_model=c.CommandResultPublic,
              summary="Submit the deal for signing review (签约审核)")
-def submit(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep, response: Response,
+def submit(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
            body: s.DealStep | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.submit_deal_for_review(access.caller.acting, deal_id, expected_version=version,
-                                              occurred_at=occurred_at(body)), response)
+    return answer(ledger.submit_deal_for_review(access.caller.acting, deal_id, expected_version=version,
+                                                occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/approval", name="deals.approve", response_model=c.CommandResultPublic,
              summary="Approve the deal in review (never one you drafted)")
-def approve(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep, response: Response,
+def approve(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
             body: s.DealApproval | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.approve_deal(access.caller.acting, deal_id, note=None if body is None else body.note,
-                                    expected_version=version, occurred_at=occurred_at(body)), response)
+    return answer(ledger.approve_deal(access.caller.acting, deal_id, note=None if body is None else body.note,
+                                      expected_version=version, occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/rejection", name="deals.reject", response_model=c.CommandResultPublic,
              summary="Reject the deal in review, with the reason (never one you drafted)")
-def reject(deal_id: str, body: s.DealRejection, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
-           response: Response) -> Any:
+def reject(deal_id: str, body: s.DealRejection, ledger: LedgerDep, access: AccessDep,
+           version: ExpectedVersionDep) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.reject_deal(access.caller.acting, deal_id, reason=body.reason, expected_version=version,
-                                   occurred_at=body.occurred_at), response)
+    return answer(ledger.reject_deal(access.caller.acting, deal_id, reason=body.reason, expected_version=version,
+                                     occurred_at=body.occurred_at))
 
 
 @router.post("/{deal_id}/signing", name="deals.sign", response_model=c.CommandResultPublic,
              summary="Sign the approved contract (the listing becomes reserved)")
-def sign(deal_id: str, body: s.DealSigning, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
-         response: Response) -> Any:
+def sign(deal_id: str, body: s.DealSigning, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.sign_deal(access.caller.acting, deal_id, contract_number=body.contract_number,
-                                 expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.sign_deal(access.caller.acting, deal_id, contract_number=body.contract_number,
+                                   expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{deal_id}/required-documents", name="deals.require_documents", response_model=c.CommandResultPublic,
              summary="Name the transaction documents the deal needs (交易文件准备)")
 def require_documents(deal_id: str, body: s.RequiredDocuments, ledger: LedgerDep, access: AccessDep,
-                      version: ExpectedVersionDep, response: Response) -> Any:
+                      version: ExpectedVersionDep) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.require_deal_documents(access.caller.acting, deal_id, kinds=[k.value for k in body.kinds],
-                                              expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.require_deal_documents(access.caller.acting, deal_id, kinds=[k.value for k in body.kinds],
+                                                expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{deal_id}/documents/{kind}/receipt", name="deals.receive_document",
              response_model=c.CommandResultPublic, summary="Record that a required document was received")
 def receive_document(deal_id: str, kind: DocumentKind, ledger: LedgerDep, access: AccessDep,
-                     version: ExpectedVersionDep, response: Response, body: s.DealStep | None = None) -> Any:
+                     version: ExpectedVersionDep, body: s.DealStep | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.receive_deal_document(access.caller.acting, deal_id, kind=kind.value,
-                                             expected_version=version, occurred_at=occurred_at(body)), response)
+    return answer(ledger.receive_deal_document(access.caller.acting, deal_id, kind=kind.value,
+                                               expected_version=version, occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/documents/{kind}/verification", name="deals.verify_document",
              response_model=c.CommandResultPublic, summary="Record that a received document was verified")
 def verify_document(deal_id: str, kind: DocumentKind, ledger: LedgerDep, access: AccessDep,
-                    version: ExpectedVersionDep, response: Response, body: s.DealStep | None = None) -> Any:
+                    version: ExpectedVersionDep, body: s.DealStep | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.verify_deal_document(access.caller.acting, deal_id, kind=kind.value,
-                                            expected_version=version, occurred_at=occurred_at(body)), response)
+    return answer(ledger.verify_deal_document(access.caller.acting, deal_id, kind=kind.value,
+                                              expected_version=version, occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/payments", name="deals.record_payment", status_code=201,
              response_model=c.CommandResultPublic,
              summary="Record a payment (a deposit any time before settlement; the rest once signed)")
 def record_payment(deal_id: str, body: s.PaymentRecord, ledger: LedgerDep, access: AccessDep,
-                   version: ExpectedVersionDep, response: Response) -> Any:
+                   version: ExpectedVersionDep) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.record_payment(access.caller.acting, deal_id, kind=body.kind.value, amount=body.amount,
-                                      payer_account=body.payer_account, expected_version=version,
-                                      occurred_at=body.occurred_at), response)
+    return answer(ledger.record_payment(access.caller.acting, deal_id, kind=body.kind.value, amount=body.amount,
+                                        payer_account=body.payer_account, expected_version=version,
+                                        occurred_at=body.occurred_at), 201)
 
 
 @router.post("/{deal_id}/settlement", name="deals.settle", response_model=c.CommandResultPublic,
              summary="Settle the funds (资金结算): documents verified, price paid; the listing is sold")
-def settle(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep, response: Response,
+def settle(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
            body: s.DealStep | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.settle_funds(access.caller.acting, deal_id, expected_version=version,
-                                    occurred_at=occurred_at(body)), response)
+    return answer(ledger.settle_funds(access.caller.acting, deal_id, expected_version=version,
+                                      occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/handover", name="deals.confirm_handover", response_model=c.CommandResultPublic,
              summary="Confirm the handover (交房确认)")
 def confirm_handover(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
-                     response: Response, body: s.Handover | None = None) -> Any:
+                     body: s.Handover | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.confirm_handover(access.caller.acting, deal_id, note=None if body is None else body.note,
-                                        expected_version=version, occurred_at=occurred_at(body)), response)
+    return answer(ledger.confirm_handover(access.caller.acting, deal_id, note=None if body is None else body.note,
+                                          expected_version=version, occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/closing", name="deals.close", response_model=c.CommandResultPublic,
              summary="Close the handed-over deal")
-def close(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep, response: Response,
+def close(deal_id: str, ledger: LedgerDep, access: AccessDep, version: ExpectedVersionDep,
           body: s.DealStep | None = None) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.close_deal(access.caller.acting, deal_id, expected_version=version,
-                                  occurred_at=occurred_at(body)), response)
+    return answer(ledger.close_deal(access.caller.acting, deal_id, expected_version=version,
+                                    occurred_at=occurred_at(body)))
 
 
 @router.post("/{deal_id}/cancellation", name="deals.cancel", response_model=c.CommandResultPublic,
              summary="Cancel the deal before settlement, with the reason (the listing is released)")
 def cancel(deal_id: str, body: s.DealCancellation, ledger: LedgerDep, access: AccessDep,
-           version: ExpectedVersionDep, response: Response) -> Any:
+           version: ExpectedVersionDep) -> Any:
     access.load_deal(ledger, deal_id)
-    return done(ledger.cancel_deal(access.caller.acting, deal_id, reason=body.reason, expected_version=version,
-                                   occurred_at=body.occurred_at), response)
+    return answer(ledger.cancel_deal(access.caller.acting, deal_id, reason=body.reason, expected_version=version,
+                                     occurred_at=body.occurred_at))

@@ -10,29 +10,23 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from service.api.answers import answer
 from service.api.deps import AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.schemas import common as c
 from service.api.schemas import listings as s
-from service.application import CommandResult
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
 
-def done(result: CommandResult, response: Response) -> c.CommandResultPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    return c.CommandResultPublic(**result.as_dict())
-
-
 @router.post("", name="listings.list", status_code=201, response_model=c.CommandResultPublic,
              summary="List a property (房源录入)")
-def list_property(body: s.ListingCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
+def list_property(body: s.ListingCreate, ledger: LedgerDep, access: AccessDep) -> Any:
     result = ledger.list_property(
         access.caller.acting, district=body.district, address=body.address, area=body.area, rooms=body.rooms,
         price=body.price, property_right_status=body.property_right_status.value, tenure_years=body.tenure_years,
         mortgage_eligible=body.mortgage_eligible, occurred_at=body.occurred_at,
     )
-    response.headers["Location"] = f"/listings/{result.id}"
-    return done(result, response)
+    return answer(result, 201, location=f"/listings/{result.id}")
 
 
 @router.get("/{listing_id}", name="listings.read", summary="A listing's current state")
@@ -51,17 +45,17 @@ def history(listing_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[
 @router.post("/{listing_id}/price", name="listings.change_price", response_model=c.CommandResultPublic,
              summary="Change the asking price, with the reason")
 def change_price(listing_id: str, body: s.ListingPriceChange, ledger: LedgerDep, access: AccessDep,
-                 version: ExpectedVersionDep, response: Response) -> Any:
+                 version: ExpectedVersionDep) -> Any:
     access.load(ledger, listing_id, "listing")
-    return done(ledger.change_listing_price(access.caller.acting, listing_id, new_price=body.new_price,
-                                            reason=body.reason, expected_version=version,
-                                            occurred_at=body.occurred_at), response)
+    return answer(ledger.change_listing_price(access.caller.acting, listing_id, new_price=body.new_price,
+                                              reason=body.reason, expected_version=version,
+                                              occurred_at=body.occurred_at))
 
 
 @router.post("/{listing_id}/withdrawal", name="listings.withdraw", response_model=c.CommandResultPublic,
              summary="Withdraw an available listing without an open deal")
 def withdraw(listing_id: str, body: s.ListingWithdrawal, ledger: LedgerDep, access: AccessDep,
-             version: ExpectedVersionDep, response: Response) -> Any:
+             version: ExpectedVersionDep) -> Any:
     access.load(ledger, listing_id, "listing")
-    return done(ledger.withdraw_listing(access.caller.acting, listing_id, reason=body.reason,
-                                        expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.withdraw_listing(access.caller.acting, listing_id, reason=body.reason,
+                                          expected_version=version, occurred_at=body.occurred_at))

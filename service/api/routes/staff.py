@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from domain.identity import Role
+from service.api.answers import answer
 from service.api.deps import Access, AccessDep, ExpectedVersionDep, LedgerDep
 from service.api.permissions import Scope
 from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import staff as s
-from service.application import CommandResult, RealtyLedger
+from service.application import RealtyLedger
 from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -25,11 +26,6 @@ FULL_VIEW = frozenset({Role.ADMINISTRATOR, Role.SALES_MANAGER})
 # administrator's to give and manage: a sales manager who could make someone an administrator,
 # or issue a token for one, could act with more rights than their own.
 TEAM_ROLES = frozenset({Role.SALES_MANAGER, Role.PROPERTY_CONSULTANT, Role.CUSTOMER_MANAGER, Role.CUSTOMER_SERVICE})
-
-
-def done(result: CommandResult, response: Response) -> c.CommandResultPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    return c.CommandResultPublic(**result.as_dict())
 
 
 def forbidden(detail: str) -> Problem:
@@ -60,12 +56,11 @@ def _require_team_role(access: Access, role: str, team: str | None) -> None:
 
 @router.post("", name="staff.register", status_code=201, response_model=c.CommandResultPublic,
              summary="Register a staff member")
-def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep, response: Response) -> Any:
+def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep) -> Any:
     _require_team_role(access, body.role, body.team)
     result = ledger.register_staff(access.caller.acting, name=body.name, role=body.role, team=body.team,
                                    occurred_at=body.occurred_at)
-    response.headers["Location"] = f"/staff/{result.id}"
-    return done(result, response)
+    return answer(result, 201, location=f"/staff/{result.id}")
 
 
 @router.get("/{staff_id}", name="staff.read", summary="A staff member (token hashes are never shown)")
@@ -89,48 +84,48 @@ def history(staff_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[st
 @router.post("/{staff_id}/role", name="staff.change_role", response_model=c.CommandResultPublic,
              summary="Change a staff member's role (and team)")
 def change_role(staff_id: str, body: s.RoleChange, ledger: LedgerDep, access: AccessDep,
-                version: ExpectedVersionDep, response: Response) -> Any:
+                version: ExpectedVersionDep) -> Any:
     managed(access, ledger, staff_id)
     _require_team_role(access, body.role, body.team)
-    return done(ledger.change_staff_role(access.caller.acting, staff_id, role=body.role, team=body.team,
-                                         expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.change_staff_role(access.caller.acting, staff_id, role=body.role, team=body.team,
+                                           expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/trainings", name="staff.record_training",
              response_model=c.CommandResultPublic, summary="Record a completed training course and its score")
 def record_training(staff_id: str, body: s.TrainingRecord, ledger: LedgerDep, access: AccessDep,
-                    version: ExpectedVersionDep, response: Response) -> Any:
+                    version: ExpectedVersionDep) -> Any:
     managed(access, ledger, staff_id)
-    return done(ledger.record_training(access.caller.acting, staff_id, course=body.course, score=body.score,
-                                       expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.record_training(access.caller.acting, staff_id, course=body.course, score=body.score,
+                                         expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/assessments", name="staff.record_assessment",
              response_model=c.CommandResultPublic, summary="Record a performance assessment (never one's own)")
 def record_assessment(staff_id: str, body: s.AssessmentRecord, ledger: LedgerDep, access: AccessDep,
-                      version: ExpectedVersionDep, response: Response) -> Any:
+                      version: ExpectedVersionDep) -> Any:
     managed(access, ledger, staff_id)
-    return done(ledger.record_assessment(access.caller.acting, staff_id, period=body.period, score=body.score,
-                                         expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.record_assessment(access.caller.acting, staff_id, period=body.period, score=body.score,
+                                           expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/incentives", name="staff.award_incentive",
              response_model=c.CommandResultPublic, summary="Award an incentive")
 def award_incentive(staff_id: str, body: s.IncentiveAward, ledger: LedgerDep, access: AccessDep,
-                    version: ExpectedVersionDep, response: Response) -> Any:
+                    version: ExpectedVersionDep) -> Any:
     managed(access, ledger, staff_id)
-    return done(ledger.award_incentive(access.caller.acting, staff_id, kind=body.kind, amount=body.amount,
-                                       reason=body.reason, expected_version=version,
-                                       occurred_at=body.occurred_at), response)
+    return answer(ledger.award_incentive(access.caller.acting, staff_id, kind=body.kind, amount=body.amount,
+                                         reason=body.reason, expected_version=version,
+                                         occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/deactivation", name="staff.deactivate", response_model=c.CommandResultPublic,
              summary="Deactivate a staff member: their tokens stop working at once")
 def deactivate(staff_id: str, body: s.Deactivation, ledger: LedgerDep, access: AccessDep,
-               version: ExpectedVersionDep, response: Response) -> Any:
+               version: ExpectedVersionDep) -> Any:
     managed(access, ledger, staff_id)
-    return done(ledger.deactivate_staff(access.caller.acting, staff_id, reason=body.reason,
-                                        expected_version=version, occurred_at=body.occurred_at), response)
+    return answer(ledger.deactivate_staff(access.caller.acting, staff_id, reason=body.reason,
+                                          expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/tokens", name="staff.issue_token", status_code=201,
@@ -145,8 +140,6 @@ def issue_token(staff_id: str, body: s.TokenCreate, ledger: LedgerDep, access: A
 
 @router.post("/{staff_id}/tokens/{token_id}/revocation", name="staff.revoke_token",
              response_model=c.CommandResultPublic, summary="Revoke an API token: it stops working at once")
-def revoke_token(staff_id: str, token_id: str, body: s.TokenRevocation, ledger: LedgerDep, access: AccessDep,
-                 response: Response) -> Any:
+def revoke_token(staff_id: str, token_id: str, body: s.TokenRevocation, ledger: LedgerDep, access: AccessDep) -> Any:
     managed(access, ledger, staff_id, self_allowed=True)
-    return done(ledger.revoke_token(access.caller.acting, staff_id, token_id=token_id, reason=body.reason),
-                response)
+    return answer(ledger.revoke_token(access.caller.acting, staff_id, token_id=token_id, reason=body.reason))
