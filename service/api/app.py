@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from service.api import middleware, problems
+from service.api.deps import expected_version
 from service.api.routes import customers, deals, health, listings, staff
 from service.application import RealtyLedger
 from service.idempotency import IdempotencyStore
@@ -77,6 +79,31 @@ _PROBLEM_SCHEMA = {
 }
 
 
+_BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "rlt_<staff>_<token>_<secret>",
+                  "description": "a staff member's or service account's API token (see `realty token issue`)"}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+             "description": 'the ETag of a GET (e.g. "7"): run only if the record is still at that version, else 412',
+             "schema": {"type": "string", "examples": ['"7"']}}
+
+
+def conditional_routes(app: FastAPI) -> set[str]:
+    """The routes that honour ``If-Match`` (they depend on ``deps.expected_version``)."""
+    found = set()
+    for route in api_routes(app):
+        if any(dependency.call is expected_version for dependency in route.dependant.dependencies):
+            found.add(route.name)
+    return found
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every operation route, also those inside included routers."""
+    found: list[APIRoute] = []
+    for route in app.routes:
+        router = getattr(route, "original_router", None)
+        found.extend(r for r in (router.routes if router is not None else [route]) if isinstance(r, APIRoute))
+    return found
+
+
 def document_problems(app: FastAPI) -> None:
     """Add the problem responses to every operation of the OpenAPI description."""
     generate = app.openapi
@@ -87,11 +114,17 @@ def document_problems(app: FastAPI) -> None:
         schema = generate()
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
         ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        schema["components"]["securitySchemes"] = {"bearer": _BEARER_SCHEME}
+        conditional = conditional_routes(app)
         for operations in schema["paths"].values():
             for operation in operations.values():
                 public = operation["operationId"].startswith("health.")
                 for status, why in (_PUBLIC_PROBLEMS if public else _PROBLEMS).items():
                     operation["responses"][str(status)] = {"description": why, "content": ref}
+                if not public:
+                    operation["security"] = [{"bearer": []}]
+                if operation["operationId"] in conditional:
+                    operation.setdefault("parameters", []).append(_IF_MATCH)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -234,3 +234,18 @@ def test_the_openapi_description_names_every_problem_answer(api: TestClient) -> 
                 "401", "403", "404", "409", "412", "413", "422"}
             assert expected <= set(operation["responses"]), (method, path)
             assert operation.get("summary"), (method, path)
+
+
+def test_the_openapi_description_states_the_bearer_scheme_and_where_if_match_counts(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    if_match: set[str] = set()
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            public = operation["operationId"].startswith("health.")
+            assert operation.get("security") == (None if public else [{"bearer": []}]), operation["operationId"]
+            if any(p["name"] == "If-Match" and p["in"] == "header" for p in operation.get("parameters", [])):
+                if_match.add(operation["operationId"])
+    # Commands on an existing record are conditional; creations and reads are not.
+    assert {"customers.raise_request", "deals.approve", "staff.deactivate", "listings.change_price"} <= if_match
+    assert not if_match & {"customers.receive", "deals.draft", "customers.read", "staff.issue_token"}
