@@ -180,8 +180,30 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # Workers are separate processes: they read the store's URL from the environment.
     os.environ["REALTY_DATABASE_URL"] = settings.database_url
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_config=SERVE_LOGGING, access_log=False)
     return EXIT_OK
+
+
+# Applied by uvicorn in every worker process: our JSON access log (one line a request, built by
+# service.api.middleware without personal data) on stderr, and uvicorn's own messages from
+# warnings up. uvicorn's plain-text access log stays off: it would print URLs and client addresses.
+SERVE_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json_line": {"format": "%(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "access": {"class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stderr"},
+        "server": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+    },
+    "loggers": {
+        "realty.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["server"], "level": "WARNING", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

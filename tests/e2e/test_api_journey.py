@@ -6,6 +6,7 @@ port (the ``served`` fixture of test_serve.py, which is also what ``make run`` s
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_api import api, tokens  # noqa: F401 - fixtures
-from tests.e2e.test_serve import demo_tokens, served  # noqa: F401 - fixture
+from tests.e2e.test_serve import access_log_lines, demo_tokens, served, server_output  # noqa: F401 - fixture
 
 
 class Client(Protocol):
@@ -129,3 +130,15 @@ def test_the_whole_journey_through_a_real_uvicorn(served: tuple[str, str]) -> No
         final = walk_the_journey(client, people["property_consultant"], people["sales_manager"],
                                  people["customer_service"], people["customer_manager"], base=base)
     assert_journey_recorded(final)
+    # What the server printed meanwhile: one JSON line a request, with who and which route (as a
+    # template), and nothing of the customer's personal data.
+    time.sleep(0.2)
+    logged = access_log_lines(home)
+    walkers = {str(uuid.UUID(token.split("_")[1])) for token in people.values()}
+    journey = [line for line in logged if line["actor_id"] in walkers]
+    assert {line["actor_id"] for line in journey} == walkers
+    assert len(journey) >= 20 and all(line["status"] < 300 for line in journey)
+    assert all(line["route"].startswith(("/customers", "/deals", "/listings")) for line in journey)
+    printed = server_output(home)
+    for secret in ("赵雅琴", "13800138000", "138****8000", demo["administrator"], people["property_consultant"]):
+        assert secret not in printed

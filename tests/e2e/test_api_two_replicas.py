@@ -34,8 +34,8 @@ def raise_request(api: TestClient, token: str, customer: str):  # type: ignore[n
     return api.post(f"/customers/{customer}/requests", headers=auth(token), json={"subject": "学区政策"})
 
 
-def test_a_token_revoked_elsewhere_acts_on_nothing_here(  # noqa: F811
-    api: TestClient, app: RealtyLedger, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team
+def test_a_token_revoked_elsewhere_acts_on_nothing_here(
+    api: TestClient, app: RealtyLedger, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team  # noqa: F811
 ) -> None:
     customer = receive(api, tokens["consultant"])
     assert raise_request(api, tokens["consultant"], customer).status_code == 201  # cached, and valid
@@ -55,8 +55,8 @@ def test_a_token_revoked_elsewhere_acts_on_nothing_here(  # noqa: F811
     assert_problem(api.get(f"/customers/{customer}", headers=auth(tokens["consultant"])), 401, "unauthenticated")
 
 
-def test_a_member_deactivated_elsewhere_is_refused_here_even_where_the_cache_would_refuse_anyway(  # noqa: F811
-    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team
+def test_a_member_deactivated_elsewhere_is_refused_here_even_where_the_cache_would_refuse_anyway(
+    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team  # noqa: F811
 ) -> None:
     customer = receive(api, tokens["consultant"])
     elsewhere.deactivate_staff(team.admin, team.id(team.service), reason="离职")
@@ -70,8 +70,8 @@ def test_a_member_deactivated_elsewhere_is_refused_here_even_where_the_cache_wou
     assert elsewhere.event_count() == before
 
 
-def test_a_consultant_promoted_elsewhere_may_reassign_here_at_once(  # noqa: F811
-    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team
+def test_a_consultant_promoted_elsewhere_may_reassign_here_at_once(
+    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team  # noqa: F811
 ) -> None:
     customer = receive(api, tokens["second_consultant"])
     elsewhere.change_staff_role(team.admin, team.id(team.consultant), role="sales_manager")
@@ -83,8 +83,8 @@ def test_a_consultant_promoted_elsewhere_may_reassign_here_at_once(  # noqa: F81
         "Customer.Reassigned", team.id(team.consultant), "sales_manager")
 
 
-def test_a_manager_demoted_elsewhere_is_stopped_at_the_write_and_then_refused(  # noqa: F811
-    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team
+def test_a_manager_demoted_elsewhere_is_stopped_at_the_write_and_then_refused(
+    api: TestClient, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team  # noqa: F811
 ) -> None:
     customer = receive(api, tokens["consultant"])
     elsewhere.change_staff_role(team.admin, team.id(team.manager), role="property_consultant")
@@ -102,7 +102,7 @@ def test_a_manager_demoted_elsewhere_is_stopped_at_the_write_and_then_refused(  
 
 
 def test_a_specialist_moved_into_the_customers_team_elsewhere_gets_a_409_then_works(  # noqa: F811
-    api: TestClient, app: RealtyLedger, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team
+    api: TestClient, app: RealtyLedger, elsewhere: RealtyLedger, tokens: dict[str, str], team: Team  # noqa: F811
 ) -> None:
     customer = receive(api, tokens["consultant"])
     app.change_staff_role(team.admin, team.id(team.service), role="customer_service", team="徐汇二组")

@@ -31,16 +31,17 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
     env["REALTY_DATABASE_URL"] = url
+    output = (tmp_path / SERVER_OUTPUT).open("w", encoding="utf-8")  # what an operator would see
     process = subprocess.Popen(
         [str(REALTY), "run", "--customers", "10", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"realty run exited: {process.stdout.read() if process.stdout else ''}")
+                raise AssertionError(f"realty run exited: {server_output(tmp_path)}")
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
@@ -52,6 +53,23 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        output.close()
+
+
+SERVER_OUTPUT = "server-output.txt"
+
+
+def server_output(home: str | Path) -> str:
+    return (Path(home) / SERVER_OUTPUT).read_text(encoding="utf-8")
+
+
+def access_log_lines(home: str | Path) -> list[dict[str, object]]:
+    """The JSON access-log lines the server printed (each line of its output that is a JSON object)."""
+    found = []
+    for line in server_output(home).splitlines():
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
 
 
 def demo_tokens(var: Path) -> dict[str, str]:
@@ -82,6 +100,13 @@ def test_make_run_serves_the_api_with_demo_data_and_the_demo_tokens_work(served:
                         headers={"Authorization": f"Bearer {tokens['compliance_officer']}"})
     assert denied.status_code == 403 and denied.headers["content-type"] == "application/problem+json"
     assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Realty Ledger"
+    time.sleep(0.2)  # let the last log line reach the file
+    logged = access_log_lines(home)
+    created_line = next(line for line in logged if line["request_id"] == "uvicorn-1")
+    assert created_line == {"request_id": "uvicorn-1", "method": "POST", "route": "/customers", "status": 201,
+                            "ms": created_line["ms"], "actor_id": created_line["actor_id"]}
+    assert created_line["actor_id"] and isinstance(created_line["ms"], float)
+    assert [line["status"] for line in logged[-4:]] == [201, 200, 403, 200]
     showcase = json.loads((var / "demo-showcase.json").read_text(encoding="utf-8"))
     assert showcase
 
