@@ -16,6 +16,7 @@ reads can only cost a retry, never a decision on outdated facts.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,13 +36,6 @@ SCHEMA_LOCK = 0x7265616C7479
 
 class RecordMovedOn(IntegrityError):
     """A record the command read has an event newer than the version it read."""
-
-
-def _check(latest: Mapping[uuid.UUID, int], guards: Guards) -> None:
-    for record_id, version in guards.items():
-        if latest.get(record_id, 0) != version:
-            msg = f"record {record_id} changed after it was read at version {version}"
-            raise RecordMovedOn(msg)
 
 
 class GuardedPostgresRecorder(PostgresApplicationRecorder):
@@ -107,29 +101,36 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
 
 
 class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        table = self.events_table_name
+        # One statement per guarded record, in the spirit of the PostgreSQL recorder's: it copies
+        # back the event that follows the guarded version (if the record has moved on, the copy
+        # violates the primary key), or, if the guarded version was never recorded, inserts a row
+        # whose rowid is text (SQLite's "datatype mismatch"); otherwise it inserts nothing. Either
+        # failure is an IntegrityError, re-raised as a ``RecordMovedOn`` naming the record.
+        #
+        # Being an INSERT, it takes the write lock before it reads (waiting for it as any first
+        # write does). The library begins transactions deferred, so a plain SELECT first would
+        # read a snapshot that another process could commit past, and the insert would then fail
+        # at once with "database is locked" instead of waiting and checking that commit.
+        self.guard_statement = (
+            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "  # noqa: S608
+            f"SELECT NULL, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE originator_id = :id AND originator_version = :version + 1 "
+            "UNION ALL SELECT 'guarded version ' || :version || ' was never recorded', :id, :version, '', x'' "
+            f"WHERE :version > 0 AND NOT EXISTS (SELECT 1 FROM {table} "
+            "WHERE originator_id = :id AND originator_version = :version)"
+        )
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         guards: Guards | None = kwargs.get("guards")
-        if guards:
-            # Take the write lock before reading: the library's transaction begins deferred, so a
-            # read first would run on a snapshot that another process could commit past, and the
-            # insert would then fail at once with "database is locked" (an OperationalError, not
-            # retried) instead of waiting and checking that commit. Inserting nothing takes the lock
-            # (waiting for it as any first write does); SQLite has a single writer, so this is exact.
-            c.execute(
-                f"INSERT INTO {self.events_table_name} "  # noqa: S608
-                f"SELECT * FROM {self.events_table_name} WHERE 0"
-            )
-            latest: dict[uuid.UUID, int] = {}
-            for record_id in guards:
-                c.execute(
-                    f"SELECT MAX(originator_version) FROM {self.events_table_name} "  # noqa: S608
-                    "WHERE originator_id = ?",
-                    (record_id.hex,),
-                )
-                row = c.fetchone()
-                if row and row[0] is not None:
-                    latest[record_id] = int(row[0])
-            _check(latest, guards)
+        for record_id, version in (guards or {}).items():
+            try:
+                c.execute(self.guard_statement, {"id": record_id.hex, "version": version})
+            except sqlite3.IntegrityError:
+                msg = f"record {record_id} changed after it was read at version {version}"
+                raise RecordMovedOn(msg) from None
         return super()._insert_events(c, stored_events, **kwargs)
