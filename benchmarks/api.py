@@ -615,9 +615,8 @@ def print_results(args: argparse.Namespace, backend: Any, lines: list[Line]) -> 
     console.print(c)
 
     project, bare = lines
-    # Each request adds an event to a customer, and the project's permission check replays the
-    # customer's whole history on every request (the bare endpoint never reads), so say how long
-    # those histories were while the clock ran.
+    # Each request adds an event to a customer; say how long those histories were while the clock
+    # ran (neither line replays them per request, but a cache miss or a retry would).
     start = 1 + (project.acknowledged - project.timed_requests) / args.customers
     console.print(f"[dim]customer histories during the timed rounds: ≈{start:.0f} → "
                   f"{1 + project.acknowledged / args.customers:.0f} events each (1 at reception, then the requests)[/]")
