@@ -51,6 +51,7 @@ class Access:
     route: str
     caller: Principal
     scope: Scope
+    ledger: RealtyLedger = dataclasses.field(compare=False, repr=False)
 
     def require(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record, if inside the caller's scope; else 404 (never say it exists)."""
@@ -58,21 +59,21 @@ class Access:
             raise not_found(record["id"])
         return record
 
-    def load(self, ledger: RealtyLedger, record_id: str, kind: str) -> dict[str, Any]:
-        return self.require(_fetch(ledger, record_id, kind))
+    def load(self, record_id: str, kind: str) -> dict[str, Any]:
+        return self.require(_fetch(self.ledger, record_id, kind))
 
-    def load_deal(self, ledger: RealtyLedger, deal_id: str) -> dict[str, Any]:
+    def load_deal(self, deal_id: str) -> dict[str, Any]:
         """The deal, if inside the caller's scope; else 404.
 
         A deal carries no team or holder of its own: the scope is judged on the deal's customer
         (its team, its assigned staff member), and ``ASSIGNED`` also admits the deal's drafter.
         """
-        deal = _fetch(ledger, deal_id, "deal")
+        deal = _fetch(self.ledger, deal_id, "deal")
         if self.scope is Scope.ANY:
             return deal
         if self.scope is Scope.ASSIGNED and deal.get("drafted_by") == str(self.caller.staff_id):
             return deal
-        if self.scope is Scope.SELF or not within(self.scope, self.caller, ledger.state(deal["customer_id"])):
+        if self.scope is Scope.SELF or not within(self.scope, self.caller, self.ledger.state(deal["customer_id"])):
             raise not_found(deal_id)
         return deal
 
@@ -95,13 +96,13 @@ class Access:
         if not within(self.scope, self.caller, record):
             raise NotFound("record", aggregate.id)
 
-    def disclose(self, ledger: RealtyLedger, record_id: str, kind: str, full_view: frozenset[Role],
+    def disclose(self, record_id: str, kind: str, full_view: frozenset[Role],
                  data: T, redact: Callable[[T], T]) -> T:
         """Personal data in full for roles that need it — on the record, as a read on the
         caller's access log — and masked for everyone else."""
         if self.caller.role not in full_view:
             return redact(data)
-        ledger.record_personal_data_read(self.caller.acting, record_id, subject_kind=kind, purpose=self.route)
+        self.ledger.record_personal_data_read(self.caller.acting, record_id, subject_kind=kind, purpose=self.route)
         return data
 
 
@@ -144,7 +145,7 @@ async def get_access(request: Request) -> Access:
     request.state.actor_id = str(caller.staff_id)
     if caller.cached:
         request.state.confirm_refusal = functools.partial(_confirm_refusal, ledger, token, caller)
-    return Access(route, caller, scope_for(route, caller))
+    return Access(route, caller, scope_for(route, caller), ledger)
 
 
 async def _confirm_refusal(ledger: RealtyLedger, token: str, caller: Principal) -> Problem | None:

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Response
 
 from domain.identity import Role
 from service.api.answers import answer
-from service.api.deps import Access, AccessDep, ExpectedVersionDep, LedgerDep
+from service.api.deps import Access, AccessDep, ExpectedVersionDep
 from service.api.permissions import Scope
 from service.api.problems import Problem
 from service.api.schemas import common as c
 from service.api.schemas import staff as s
-from service.application import RealtyLedger
 from service.redaction import redact_events, redact_state
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -32,10 +31,10 @@ def forbidden(detail: str) -> Problem:
     return Problem(403, "forbidden", "Forbidden", detail)
 
 
-def managed(access: Access, ledger: RealtyLedger, staff_id: str, *, self_allowed: bool = False) -> dict[str, Any]:
+def managed(access: Access, staff_id: str, *, self_allowed: bool = False) -> dict[str, Any]:
     """The staff record, if the caller may manage it: a sales manager manages the sales roles of
     their team, and not their own record (no self-promotion, self-reward or self-deactivation)."""
-    record = access.load(ledger, staff_id, "staff")
+    record = access.load(staff_id, "staff")
     if access.scope is Scope.TEAM:
         is_self = record["id"] == str(access.caller.staff_id)
         if is_self and not self_allowed:
@@ -56,90 +55,90 @@ def _require_team_role(access: Access, role: str, team: str | None) -> None:
 
 @router.post("", name="staff.register", status_code=201, response_model=c.CommandResultPublic,
              summary="Register a staff member")
-def register(body: s.StaffCreate, ledger: LedgerDep, access: AccessDep) -> Any:
+def register(body: s.StaffCreate, access: AccessDep) -> Any:
     _require_team_role(access, body.role, body.team)
-    result = ledger.register_staff(access.caller.acting, name=body.name, role=body.role, team=body.team,
-                                   occurred_at=body.occurred_at)
+    result = access.ledger.register_staff(access.caller.acting, name=body.name, role=body.role, team=body.team,
+                                          occurred_at=body.occurred_at)
     return answer(result, 201, location=f"/staff/{result.id}")
 
 
 @router.get("/{staff_id}", name="staff.read", summary="A staff member (token hashes are never shown)")
-def read(staff_id: str, ledger: LedgerDep, access: AccessDep, response: Response) -> dict[str, Any]:
-    state = access.load(ledger, staff_id, "staff")
+def read(staff_id: str, access: AccessDep, response: Response) -> dict[str, Any]:
+    state = access.load(staff_id, "staff")
     response.headers["ETag"] = f'"{state["version"]}"'
     tokens = state.pop("tokens", {})
     state["tokens"] = {tid: {k: v for k, v in t.items() if k != "secret_hash"} for tid, t in tokens.items()}
-    return access.disclose(ledger, staff_id, "staff", FULL_VIEW, state, redact_state)
+    return access.disclose(staff_id, "staff", FULL_VIEW, state, redact_state)
 
 
 @router.get("/{staff_id}/history", name="staff.history",
             summary="Every event of a staff member, with who, when and why (token hashes are never shown)")
-def history(staff_id: str, ledger: LedgerDep, access: AccessDep) -> list[dict[str, Any]]:
-    access.load(ledger, staff_id, "staff")
+def history(staff_id: str, access: AccessDep) -> list[dict[str, Any]]:
+    access.load(staff_id, "staff")
     events = [{**e, "data": {k: v for k, v in e["data"].items() if k != "secret_hash"}}
-              for e in ledger.history(staff_id)]
-    return access.disclose(ledger, staff_id, "staff", FULL_VIEW, events, redact_events)
+              for e in access.ledger.history(staff_id)]
+    return access.disclose(staff_id, "staff", FULL_VIEW, events, redact_events)
 
 
 @router.post("/{staff_id}/role", name="staff.change_role", response_model=c.CommandResultPublic,
              summary="Change a staff member's role (and team)")
-def change_role(staff_id: str, body: s.RoleChange, ledger: LedgerDep, access: AccessDep,
+def change_role(staff_id: str, body: s.RoleChange, access: AccessDep,
                 version: ExpectedVersionDep) -> Any:
-    managed(access, ledger, staff_id)
+    managed(access, staff_id)
     _require_team_role(access, body.role, body.team)
-    return answer(ledger.change_staff_role(access.caller.acting, staff_id, role=body.role, team=body.team,
-                                           expected_version=version, occurred_at=body.occurred_at))
+    return answer(access.ledger.change_staff_role(access.caller.acting, staff_id, role=body.role, team=body.team,
+                                                  expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/trainings", name="staff.record_training",
              response_model=c.CommandResultPublic, summary="Record a completed training course and its score")
-def record_training(staff_id: str, body: s.TrainingRecord, ledger: LedgerDep, access: AccessDep,
+def record_training(staff_id: str, body: s.TrainingRecord, access: AccessDep,
                     version: ExpectedVersionDep) -> Any:
-    managed(access, ledger, staff_id)
-    return answer(ledger.record_training(access.caller.acting, staff_id, course=body.course, score=body.score,
-                                         expected_version=version, occurred_at=body.occurred_at))
+    managed(access, staff_id)
+    return answer(access.ledger.record_training(access.caller.acting, staff_id, course=body.course, score=body.score,
+                                                expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/assessments", name="staff.record_assessment",
              response_model=c.CommandResultPublic, summary="Record a performance assessment (never one's own)")
-def record_assessment(staff_id: str, body: s.AssessmentRecord, ledger: LedgerDep, access: AccessDep,
+def record_assessment(staff_id: str, body: s.AssessmentRecord, access: AccessDep,
                       version: ExpectedVersionDep) -> Any:
-    managed(access, ledger, staff_id)
-    return answer(ledger.record_assessment(access.caller.acting, staff_id, period=body.period, score=body.score,
-                                           expected_version=version, occurred_at=body.occurred_at))
+    managed(access, staff_id)
+    return answer(access.ledger.record_assessment(access.caller.acting, staff_id, period=body.period, score=body.score,
+                                                  expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/incentives", name="staff.award_incentive",
              response_model=c.CommandResultPublic, summary="Award an incentive")
-def award_incentive(staff_id: str, body: s.IncentiveAward, ledger: LedgerDep, access: AccessDep,
+def award_incentive(staff_id: str, body: s.IncentiveAward, access: AccessDep,
                     version: ExpectedVersionDep) -> Any:
-    managed(access, ledger, staff_id)
-    return answer(ledger.award_incentive(access.caller.acting, staff_id, kind=body.kind, amount=body.amount,
-                                         reason=body.reason, expected_version=version,
-                                         occurred_at=body.occurred_at))
+    managed(access, staff_id)
+    return answer(access.ledger.award_incentive(access.caller.acting, staff_id, kind=body.kind, amount=body.amount,
+                                                reason=body.reason, expected_version=version,
+                                                occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/deactivation", name="staff.deactivate", response_model=c.CommandResultPublic,
              summary="Deactivate a staff member: their tokens stop working at once")
-def deactivate(staff_id: str, body: s.Deactivation, ledger: LedgerDep, access: AccessDep,
+def deactivate(staff_id: str, body: s.Deactivation, access: AccessDep,
                version: ExpectedVersionDep) -> Any:
-    managed(access, ledger, staff_id)
-    return answer(ledger.deactivate_staff(access.caller.acting, staff_id, reason=body.reason,
-                                          expected_version=version, occurred_at=body.occurred_at))
+    managed(access, staff_id)
+    return answer(access.ledger.deactivate_staff(access.caller.acting, staff_id, reason=body.reason,
+                                                 expected_version=version, occurred_at=body.occurred_at))
 
 
 @router.post("/{staff_id}/tokens", name="staff.issue_token", status_code=201,
              response_model=s.TokenIssuedPublic, summary="Issue an API token (shown once)")
-def issue_token(staff_id: str, body: s.TokenCreate, ledger: LedgerDep, access: AccessDep,
+def issue_token(staff_id: str, body: s.TokenCreate, access: AccessDep,
                 response: Response) -> Any:
-    managed(access, ledger, staff_id, self_allowed=True)
-    token, result = ledger.issue_token(access.caller.acting, staff_id, label=body.label)
+    managed(access, staff_id, self_allowed=True)
+    token, result = access.ledger.issue_token(access.caller.acting, staff_id, label=body.label)
     response.headers["Cache-Control"] = "no-store"
     return s.TokenIssuedPublic(token=token, token_id=result.entity_id or "", staff_id=result.id)
 
 
 @router.post("/{staff_id}/tokens/{token_id}/revocation", name="staff.revoke_token",
              response_model=c.CommandResultPublic, summary="Revoke an API token: it stops working at once")
-def revoke_token(staff_id: str, token_id: str, body: s.TokenRevocation, ledger: LedgerDep, access: AccessDep) -> Any:
-    managed(access, ledger, staff_id, self_allowed=True)
-    return answer(ledger.revoke_token(access.caller.acting, staff_id, token_id=token_id, reason=body.reason))
+def revoke_token(staff_id: str, token_id: str, body: s.TokenRevocation, access: AccessDep) -> Any:
+    managed(access, staff_id, self_allowed=True)
+    return answer(access.ledger.revoke_token(access.caller.acting, staff_id, token_id=token_id, reason=body.reason))
