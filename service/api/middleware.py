@@ -86,6 +86,12 @@ class RequestPipeline:
         store: IdempotencyStore = scope["app"].state.idempotency
         owner, print_ = scope_of(headers["authorization"]), fingerprint(scope["method"], scope["path"], body)
         claim = await run_in_threadpool(store.claim, owner, key, print_)
+        if claim.outcome != "new" and not await _still_valid(scope, headers["authorization"]):
+            # A stored answer goes back only to a caller who could make the request now: a token
+            # revoked since (or a holder deactivated) gets a 401, not its earlier answer.
+            await problem_response(401, "unauthenticated", "Unauthenticated",
+                                   "the token is not valid")(scope, receive, send)
+            return
         if claim.outcome == "mismatch":
             answer: Any = problem_response(422, "idempotency_key_reused", "Idempotency-Key reused",
                                            "this Idempotency-Key was used with another request")
@@ -138,6 +144,14 @@ class _Replay:
         raw.append((b"content-length", str(len(self.body)).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
+
+
+async def _still_valid(scope: Scope, authorization: str) -> bool:
+    kind, _, token = authorization.partition(" ")
+    if kind.lower() != "bearer":
+        return False
+    ledger = scope["app"].state.ledger
+    return await run_in_threadpool(ledger.authenticate, token.strip()) is not None
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -31,6 +31,21 @@ def test_a_retried_post_with_the_same_key_returns_the_first_response_and_records
     assert app.state(customer)["version"] == 2
 
 
+def test_a_revoked_token_does_not_get_its_stored_answer_back(
+    api: TestClient, tokens: dict[str, str], app: RealtyLedger, team: Team  # noqa: F811
+) -> None:
+    customer = receive(api, tokens["consultant"])
+    headers = auth(tokens["consultant"], **{"Idempotency-Key": "k-revoked"})
+    first = api.post(f"/customers/{customer}/requests", headers=headers, json={"subject": "资料"})
+    assert first.status_code == 201
+    token_id = tokens["consultant"].split("_", 3)[2]
+    app.revoke_token(team.admin, team.id(team.consultant), token_id=token_id, reason="电脑丢失")
+    again = api.post(f"/customers/{customer}/requests", headers=headers, json={"subject": "资料"})
+    assert_problem(again, 401, "unauthenticated")
+    assert "Idempotent-Replayed" not in again.headers and first.json()["entity_id"] not in again.text
+    assert app.state(customer)["version"] == 2
+
+
 def test_keys_belong_to_their_caller(api: TestClient, tokens: dict[str, str],  # noqa: F811
                                      app: RealtyLedger) -> None:
     customer = receive(api, tokens["consultant"])
