@@ -41,6 +41,12 @@ def new_token(staff_id: uuid.UUID) -> tuple[str, uuid.UUID, str]:
     return f"{PREFIX}_{staff_id.hex}_{token_id.hex}_{secret}", token_id, hash_secret(secret)
 
 
+def from_authorization(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value; None for another scheme."""
+    kind, _, token = header.partition(" ")
+    return token.strip() if kind.lower() == "bearer" else None
+
+
 def parse_token(token: str) -> ParsedToken:
     parts = token.split("_", 3)
     if len(parts) != 4 or parts[0] != PREFIX or len(parts[3]) != 43:

@@ -13,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.errors import CallerChanged, NotFound
 from domain.identity import Role
+from service import tokens
 from service.api.permissions import Scope, allowed_scope, not_found, scope_for, within
-from service.api.problems import Problem
+from service.api.problems import Problem, invalid_token
 from service.application import Acting, Principal, RealtyLedger
 
 T = TypeVar("T")
@@ -36,14 +37,10 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def _bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Problem(401, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>")
-    kind, _, token = authorization.partition(" ")
-    if kind.lower() != "bearer":
-        raise _invalid_token()
-    return token.strip()
-
-
-def _invalid_token() -> Problem:
-    return Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
+    token = tokens.from_authorization(authorization)
+    if token is None:
+        raise invalid_token()
+    return token
 
 
 @dataclass(frozen=True)
@@ -141,7 +138,7 @@ async def get_access(request: Request) -> Access:
     if caller is None:
         caller = await run_in_threadpool(ledger.authenticate, token, request_id)
     if caller is None:
-        raise _invalid_token()
+        raise invalid_token()
     request.state.actor_id = str(caller.staff_id)
     if caller.cached:
         request.state.confirm_refusal = functools.partial(_confirm_refusal, ledger, token, caller)
@@ -156,7 +153,7 @@ async def _confirm_refusal(ledger: RealtyLedger, token: str, caller: Principal) 
     """
     fresh = await run_in_threadpool(ledger.authenticate, token)
     if fresh is None:
-        return _invalid_token()
+        return invalid_token()
     if (fresh.role, fresh.team) != (caller.role, caller.team):
         error = CallerChanged(caller.staff_id)
         return Problem(409, error.code, "Caller changed", error.message)

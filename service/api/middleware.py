@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.problems import problem_response
+from service import tokens
+from service.api.problems import invalid_token, problem_response
 from service.idempotency import IdempotencyStore, fingerprint, scope_of
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -89,8 +90,7 @@ class RequestPipeline:
         if claim.outcome != "new" and not await _still_valid(scope, headers["authorization"]):
             # A stored answer goes back only to a caller who could make the request now: a token
             # revoked since (or a holder deactivated) gets a 401, not its earlier answer.
-            await problem_response(401, "unauthenticated", "Unauthenticated",
-                                   "the token is not valid")(scope, receive, send)
+            await invalid_token().response()(scope, receive, send)
             return
         if claim.outcome == "mismatch":
             answer: Any = problem_response(422, "idempotency_key_reused", "Idempotency-Key reused",
@@ -147,11 +147,10 @@ class _Replay:
 
 
 async def _still_valid(scope: Scope, authorization: str) -> bool:
-    kind, _, token = authorization.partition(" ")
-    if kind.lower() != "bearer":
+    token = tokens.from_authorization(authorization)
+    if token is None:
         return False
-    ledger = scope["app"].state.ledger
-    return await run_in_threadpool(ledger.authenticate, token.strip()) is not None
+    return await run_in_threadpool(scope["app"].state.ledger.authenticate, token) is not None
 
 
 async def _read_body(receive: Receive) -> bytes:

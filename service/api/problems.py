@@ -42,6 +42,13 @@ class Problem(Exception):
         super().__init__(detail)
         self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
 
+    def response(self) -> JSONResponse:
+        return problem_response(self.status, self.code, self.title, self.detail, **self.extra)
+
+
+def invalid_token() -> Problem:
+    return Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
+
 
 def status_of(error: e.DomainError) -> int:
     for cls in type(error).__mro__:
@@ -63,7 +70,7 @@ def install(app: FastAPI) -> None:
         confirm = getattr(request.state, "confirm_refusal", None)
         if confirm is not None and exc.status != 401:
             exc = await confirm() or exc
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        return exc.response()
 
     @app.exception_handler(e.DomainError)
     async def _domain(request: Request, exc: e.DomainError) -> JSONResponse:
