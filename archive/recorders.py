@@ -90,14 +90,20 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
             return
         # As the library does (lock, notify, insert), with the guard checked under the lock.
         self._lock_table(curs)
+        self._check_guards(curs, guards)
+        self._notify_channel(curs)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
+    def _check_guards(self, curs: Cursor[DictRow], guards: Guards | None) -> None:
+        """Queue the guard statement (pipelined: a failure surfaces at the insert's sync)."""
+        if not guards:
+            return
         if len(guards) == 1:
             ((record_id, version),) = guards.items()
             curs.execute(self.guard_one_statement, (record_id, version), prepare=True)
         else:
             ids = list(guards)
             curs.execute(self.guard_many_statement, (ids, [guards[i] for i in ids]), prepare=True)
-        self._notify_channel(curs)
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
 
 class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
@@ -126,11 +132,13 @@ class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        guards: Guards | None = kwargs.get("guards")
+        self._check_guards(c, kwargs.get("guards"))
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def _check_guards(self, c: SQLiteCursor, guards: Guards | None) -> None:
         for record_id, version in (guards or {}).items():
             try:
                 c.execute(self.guard_statement, {"id": record_id.hex, "version": version})
             except sqlite3.IntegrityError:
                 msg = f"record {record_id} changed after it was read at version {version}"
                 raise RecordMovedOn(msg) from None
-        return super()._insert_events(c, stored_events, **kwargs)

@@ -106,14 +106,14 @@ class Settings(BaseSettings):
             assert db.path is not None
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.sqlite",
-                APPLICATION_RECORDER_TOPIC="archive.recorders:GuardedSQLiteRecorder",
+                APPLICATION_RECORDER_TOPIC="archive.chained:ChainedSQLiteRecorder",
                 SQLITE_DBNAME=str(db.path),
                 SQLITE_LOCK_TIMEOUT=str(self.lock_timeout),
             )
         else:
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.postgres",
-                APPLICATION_RECORDER_TOPIC="archive.recorders:GuardedPostgresRecorder",
+                APPLICATION_RECORDER_TOPIC="archive.chained:ChainedPostgresRecorder",
                 POSTGRES_DBNAME=db.dbname,
                 POSTGRES_HOST=db.host,
                 POSTGRES_PORT=str(db.port),

@@ -1,6 +1,6 @@
-"""Our guarded recorders keep the library's recorder contract, and the guard keeps its own.
+"""Our recorders keep the library's recorder contract, and the guard keeps its own.
 
-``GuardedSQLiteRecorder`` and ``GuardedPostgresRecorder`` stand in for the library's application
+``ChainedSQLiteRecorder`` and ``ChainedPostgresRecorder`` (guarded and hash-chained) stand in for the library's application
 recorders, so they must pass the library's ``ApplicationRecorderTestCase`` unchanged, on a real
 SQLite file, on SQLite's in-memory mode (which the library's own tests use) and on a real
 PostgreSQL. The library's ``AggregateRecorderTestCase`` does not apply: it expects
@@ -38,7 +38,8 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from archive.recorders import GuardedPostgresRecorder, GuardedSQLiteRecorder
+from archive.chain import GENESIS, event_leaf, link
+from archive.chained import ChainedPostgresRecorder, ChainedSQLiteRecorder
 from tests.conftest import require_postgres
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 else:
     _TestCase = object
 
-Recorder = GuardedSQLiteRecorder | GuardedPostgresRecorder
+Recorder = ChainedSQLiteRecorder | ChainedPostgresRecorder
 
 # How long a writer must still be waiting to count as blocked by another writer's lock.
 BLOCKED_FOR = 0.3
@@ -81,10 +82,10 @@ class _SQLiteFile(_TestCase):
         for datastore in self._datastores:
             datastore.close()
 
-    def create_recorder(self) -> GuardedSQLiteRecorder:
+    def create_recorder(self) -> ChainedSQLiteRecorder:
         datastore = SQLiteDatastore(self.db_name)
         self._datastores.append(datastore)
-        recorder = GuardedSQLiteRecorder(datastore)
+        recorder = ChainedSQLiteRecorder(datastore)
         recorder.create_table()
         return recorder
 
@@ -92,18 +93,19 @@ class _SQLiteFile(_TestCase):
         """A recorder with its own connections to the same store, as a second process has."""
         datastore = SQLiteDatastore(self.db_name)
         self._datastores.append(datastore)
-        return GuardedSQLiteRecorder(datastore, recorder.events_table_name)
+        return ChainedSQLiteRecorder(datastore, recorder.events_table_name)
 
     @contextmanager
     def writer_holding_the_lock(self, recorder: Recorder, appended: StoredEvent) -> Iterator[None]:
         """Another process in the middle of a write: lock taken, event appended, not committed."""
         conn = sqlite3.connect(self.db_name, isolation_level=None)
         try:
+            conn.create_function("realty_link", 2, link, deterministic=True)
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                f"INSERT INTO {recorder.events_table_name} VALUES (?,?,?,?)",  # noqa: S608
-                (appended.originator_id.hex, appended.originator_version, appended.topic, appended.state),
-            )
+            e = appended
+            conn.execute(recorder.insert_events_statement, (  # type: ignore[union-attr]
+                e.originator_id.hex, e.originator_version, e.topic, e.state, GENESIS,
+                event_leaf(e.originator_id, e.originator_version, e.topic, e.state)))
             yield
             conn.execute("COMMIT")
         finally:
@@ -159,23 +161,27 @@ class _PostgresSchema(_TestCase):
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(self.schema)))
 
-    def create_recorder(self) -> GuardedPostgresRecorder:
-        recorder = GuardedPostgresRecorder(self.datastore, events_table_name=self.table)
+    def create_recorder(self) -> ChainedPostgresRecorder:
+        recorder = ChainedPostgresRecorder(self.datastore, events_table_name=self.table)
         recorder.create_table()
         return recorder
 
     def another_process(self, recorder: Recorder) -> Recorder:
-        return GuardedPostgresRecorder(self._new_datastore(), events_table_name=self.table)
+        return ChainedPostgresRecorder(self._new_datastore(), events_table_name=self.table)
 
     @contextmanager
     def writer_holding_the_lock(self, recorder: Recorder, appended: StoredEvent) -> Iterator[None]:
         table = SQL("{}.{}").format(Identifier(self.schema), Identifier(self.table))
         with psycopg.connect(self.url) as conn:  # commits when the block ends without error
             conn.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+            e = appended
             conn.execute(
-                SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s,%s,%s,%s)")
-                .format(table),
-                (appended.originator_id, appended.originator_version, appended.topic, appended.state),
+                SQL("INSERT INTO {t} (originator_id, originator_version, topic, state, position, chain_hash) "
+                    "SELECT %s, %s, %s, %s, COALESCE(max(position) + 1, 0), "
+                    "sha256(COALESCE((SELECT chain_hash FROM {t} ORDER BY position DESC LIMIT 1), %s) || %s) "
+                    "FROM {t}").format(t=table),
+                (e.originator_id, e.originator_version, e.topic, e.state, GENESIS,
+                 event_leaf(e.originator_id, e.originator_version, e.topic, e.state)),
             )
             yield
 
@@ -183,21 +189,21 @@ class _PostgresSchema(_TestCase):
 # --- the library's contract ---------------------------------------------------------------------
 
 
-class TestGuardedSQLiteRecorderKeepsTheLibraryContractOnAFile(
-    _SQLiteFile, ApplicationRecorderTestCase[GuardedSQLiteRecorder]
+class TestChainedSQLiteRecorderKeepsTheLibraryContractOnAFile(
+    _SQLiteFile, ApplicationRecorderTestCase[ChainedSQLiteRecorder]
 ):
     pass
 
 
-class TestGuardedSQLiteRecorderKeepsTheLibraryContractInMemory(
-    _SQLiteInMemory, ApplicationRecorderTestCase[GuardedSQLiteRecorder]
+class TestChainedSQLiteRecorderKeepsTheLibraryContractInMemory(
+    _SQLiteInMemory, ApplicationRecorderTestCase[ChainedSQLiteRecorder]
 ):
     pass
 
 
 @pytest.mark.postgres
-class TestGuardedPostgresRecorderKeepsTheLibraryContract(
-    _PostgresSchema, ApplicationRecorderTestCase[GuardedPostgresRecorder]
+class TestChainedPostgresRecorderKeepsTheLibraryContract(
+    _PostgresSchema, ApplicationRecorderTestCase[ChainedPostgresRecorder]
 ):
     def test_insert_subscribe(self) -> None:
         # Optional in the library's test case; PostgreSQL supports subscriptions, so it applies.

@@ -18,21 +18,21 @@ def test_a_stray_enable_db_functions_variable_cannot_reach_the_library(monkeypat
     try:
         datastore = app.recorder.datastore  # type: ignore[attr-defined]
         assert datastore.enable_db_functions is False
-        assert type(app.recorder).__name__ == "GuardedPostgresRecorder"
+        assert type(app.recorder).__name__ == "ChainedPostgresRecorder"
     finally:
         app.close()
 
 
-def test_each_backend_writes_through_the_guarded_recorder(database_url: str) -> None:
+def test_each_backend_writes_through_the_guarded_chained_recorder(database_url: str) -> None:
     app = RealtyLedger(load_settings(database_url=database_url))
     try:
         module = type(app.recorder).__module__
         settings = load_settings(database_url=database_url)
-        assert module == "archive.recorders"
+        assert module == "archive.chained"
         if settings.database.backend == "sqlite":
-            assert type(app.recorder).__name__ == "GuardedSQLiteRecorder"
+            assert type(app.recorder).__name__ == "ChainedSQLiteRecorder"
             assert settings.database.path is not None and settings.database.path.exists()
         else:
-            assert type(app.recorder).__name__ == "GuardedPostgresRecorder"
+            assert type(app.recorder).__name__ == "ChainedPostgresRecorder"
     finally:
         app.close()
