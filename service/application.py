@@ -9,6 +9,7 @@ expected version reloads, re-checks its rules and retries a lost race up to thre
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +22,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
+from archive.audit_trail import AuditTrail
+from archive.checkpoints import CheckpointScheduler
+from archive.signing import SigningKeyring
 from domain.access_log import PersonalDataAccessLog, access_log_id
 from domain.customer import Customer
 from domain.customer_values import DealMilestone
@@ -120,6 +124,31 @@ class RealtyLedger(Application[uuid.UUID]):
         self.settings = settings or load_settings()
         self._cache = RecordCache(self.settings.cache_size)
         super().__init__(env=self.settings.library_env())
+        self._audit: AuditTrail | None = None
+        self._audit_lock = threading.Lock()
+        self.checkpoint_scheduler = CheckpointScheduler(
+            lambda: self.audit.checkpoint(), every=self.settings.checkpoint_every,
+            interval=self.settings.checkpoint_interval)
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The log's Merkle index, checkpoints and proofs (its tables are made on first use)."""
+        with self._audit_lock:
+            if self._audit is None:
+                self._audit = AuditTrail(self.recorder, self._signing_keyring, self.settings.ledger_origin)
+            return self._audit
+
+    def _signing_keyring(self) -> SigningKeyring:
+        pem = self.settings.signing_key_pem
+        if pem is not None:
+            return SigningKeyring.from_pem(pem.get_secret_value())
+        keyring = SigningKeyring(self.settings.keys_dir)
+        keyring.init()  # a first key if there is none (embedded mode); an existing one is kept
+        return keyring
+
+    def close(self) -> None:
+        self.checkpoint_scheduler.stop()
+        super().close()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:  # type: ignore[override]
         # Only our translated settings, never os.environ (see service.settings).
@@ -174,7 +203,7 @@ class RealtyLedger(Application[uuid.UUID]):
                         raise
                     continue  # refuse only on what the store says, not on a cached copy
                 try:
-                    self.save(*changed, guards=reads.guards(changed))
+                    recordings = self.save(*changed, guards=reads.guards(changed))
                 except IntegrityError:
                     reads.forget(changed)
                     if attempt == MAX_RETRIES:
@@ -183,6 +212,7 @@ class RealtyLedger(Application[uuid.UUID]):
                     time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - not crypto
                     continue
                 reads.remember(changed)
+                self.checkpoint_scheduler.appended(len(recordings))
                 return CommandResult(str(changed[0].id), changed[0].version, entity_id)
             finally:
                 _READS.reset(token)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/realty.sqlite3"
@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     # Records each process keeps for commands to read (0 turns the cache off). Safe at any size:
     # every cached read is checked when the command writes (see service.reads).
     cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    # The Ed25519 keys that sign checkpoints: a directory made by `realty audit init-keys` (default:
+    # keys/ next to a SQLite store, var/keys for PostgreSQL), or one PEM given as a secret.
+    signing_keys_dir: Path | None = None
+    signing_key_pem: SecretStr | None = None
+    # Names this log in its checkpoints, so a witness never confuses two logs.
+    ledger_origin: str = Field(default="realty-ledger", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    # The service signs a checkpoint after this many new events, and at this interval (seconds)
+    # if the log grew; 0 turns either off.
+    checkpoint_every: int = Field(default=1000, ge=0, le=10_000_000)
+    checkpoint_interval: float = Field(default=60.0, ge=0, le=86_400)
 
     @field_validator("database_url")
     @classmethod
@@ -96,6 +106,13 @@ class Settings(BaseSettings):
     @property
     def database(self) -> Database:
         return parse_database_url(self.database_url)
+
+    @property
+    def keys_dir(self) -> Path:
+        if self.signing_keys_dir is not None:
+            return self.signing_keys_dir
+        db = self.database
+        return db.path.parent / "keys" if db.path is not None else Path("var/keys")
 
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""

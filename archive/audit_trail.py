@@ -1,0 +1,136 @@
+"""The audit side of one log: its Merkle index, its checkpoints, its signing keys, its proofs.
+
+One object per application (``RealtyLedger.audit``), on the recorder's own datastore. Signing
+needs the keyring; everything else (proofs, verification against public keys) does not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from archive import merkle
+from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointStore
+from archive.signing import Checkpoint, SigningKeyring
+from archive.sql import Database
+from archive.tree import MerkleIndex
+from archive.verify import Report, verify_log
+
+
+class ProofUnavailable(ValueError):
+    """A proof that cannot exist (a position beyond the tree, a size of 0, sizes out of order)."""
+
+
+@dataclass(frozen=True)
+class EventPosition:
+    position: int
+    notification_id: int
+
+
+class AuditTrail:
+    def __init__(self, recorder: Any, keyring: Callable[[], SigningKeyring], origin: str = DEFAULT_ORIGIN) -> None:
+        self.db = Database(recorder.datastore)
+        self.events_table = recorder.events_table_name
+        self.index = MerkleIndex(self.db, self.events_table)
+        self.checkpoints = CheckpointStore(self.db, self.events_table)
+        self.origin = origin
+        self._keyring_factory = keyring
+        self._keyring: SigningKeyring | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def keyring(self) -> SigningKeyring:
+        if self._keyring is None:
+            self._keyring = self._keyring_factory()
+        return self._keyring
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return self.keyring.public_keys()
+
+    def checkpoint(self, now: datetime | None = None) -> Checkpoint:
+        """Index what is new and sign the root of the whole log (one at a time per process)."""
+        with self._lock:
+            return Checkpointer(self.index, self.checkpoints, self.keyring, self.origin).checkpoint(now)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        return self.checkpoints.latest()
+
+    def verify(self, *, published: Checkpoint | None = None, start: int = 0,
+               public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+               progress: Callable[[int], Any] | None = None) -> Report:
+        keys = dict(public_keys) if public_keys is not None else self.public_keys()
+        if published is not None and published.origin != self.origin:
+            raise ProofUnavailable(f"the checkpoint is for the log {published.origin!r}, not {self.origin!r}")
+        return verify_log(self.db, self.events_table, self.checkpoints.all(), keys, published=published,
+                          start=start, index=self.index, progress=progress)
+
+    # --- proofs --------------------------------------------------------------------------------
+
+    def _tree_size(self, tree_size: int | None) -> int:
+        if tree_size is None:
+            latest = self.checkpoints.latest()
+            if latest is None:
+                raise ProofUnavailable("no checkpoint has been signed yet; make one with `realty audit checkpoint`")
+            return latest.tree_size
+        if tree_size < 1:
+            raise ProofUnavailable(f"a tree size must be at least 1, got {tree_size}")
+        indexed = self.index.extend() if tree_size > self.index.size() else self.index.size()
+        if tree_size > indexed:
+            raise ProofUnavailable(f"tree size {tree_size} is beyond the log's {indexed} events")
+        return tree_size
+
+    def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
+        """The inclusion proof of the event at ``position`` in the tree of ``tree_size`` events
+        (default: the latest checkpoint's), with that tree's root and checkpoint if one was signed."""
+        size = self._tree_size(tree_size)
+        if not 0 <= position < size:
+            raise ProofUnavailable(f"position {position} is outside a tree of {size} events")
+        proof = self.index.inclusion_proof(position, size)
+        return {"position": position, "tree_size": size, "leaf_hash": self.index.leaf(position).hex(),
+                "proof": [p.hex() for p in proof], "root_hash": self.index.root(size).hex(),
+                "checkpoint": checkpoint_dict(self.checkpoints.at(size))}
+
+    def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        size = self._tree_size(second)
+        if not 1 <= first <= size:
+            raise ProofUnavailable(f"the first tree size must be between 1 and {size}, got {first}")
+        proof = self.index.consistency_proof(first, size)
+        return {"first": first, "second": size, "first_root_hash": self.index.root(first).hex(),
+                "second_root_hash": self.index.root(size).hex(), "proof": [p.hex() for p in proof],
+                "first_checkpoint": checkpoint_dict(self.checkpoints.at(first)),
+                "second_checkpoint": checkpoint_dict(self.checkpoints.at(size))}
+
+    def positions(self, originator_id: Any) -> dict[int, EventPosition]:
+        """Each version of a record -> its place in the log."""
+        key = originator_id.hex if self.db.backend == "sqlite" else originator_id
+        rows = self.db.query(f"SELECT originator_version, position, {self.db.log_order} FROM {self.index.events} "  # noqa: S608
+                             "WHERE originator_id = ? ORDER BY originator_version", (key,))
+        return {int(v): EventPosition(int(p), int(n)) for v, p, n in rows}
+
+    def proofs_for(self, originator_id: Any) -> dict[int, dict[str, Any]]:
+        """Each version of a record -> its inclusion proof against the latest checkpoint, or a note
+        that it came after it (not yet covered by a signature)."""
+        latest = self.checkpoints.latest()
+        out: dict[int, dict[str, Any]] = {}
+        for version, where in self.positions(originator_id).items():
+            if latest is None or where.position >= latest.tree_size:
+                out[version] = {"position": where.position, "covered": False,
+                                "note": "recorded after the latest checkpoint; covered by the next one"}
+                continue
+            proof = merkle.inclusion_proof_from_nodes(
+                where.position, latest.tree_size,
+                self.index.nodes(merkle.inclusion_proof_nodes(where.position, latest.tree_size)))
+            out[version] = {"position": where.position, "covered": True, "tree_size": latest.tree_size,
+                            "leaf_hash": self.index.leaf(where.position).hex(), "proof": [p.hex() for p in proof]}
+        return out
+
+
+def checkpoint_dict(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
+    """A checkpoint as its witness file has it (``archive.signing``), or None."""
+    return None if checkpoint is None else json.loads(checkpoint.to_json())

@@ -1,0 +1,113 @@
+"""The log as a stored RFC 9162 Merkle tree: every perfect subtree hash, for proofs without a scan.
+
+Leaf i is the event at position i (``archive.chain.event_leaf``). ``extend`` indexes the events
+appended since it last ran and stores each perfect subtree it completes — (level, index, hash),
+level 0 being the leaf hashes — in ``<events>_merkle_nodes``. A root, an inclusion proof or a
+consistency proof for any size up to the indexed one then needs O(log² n) of those rows, fetched
+in one query (``archive.merkle`` says which), whatever the size of the log.
+
+The node table is derived from the log and can be rebuilt from it; verification never trusts it
+(it recomputes everything from the events). A node that disagrees with the log only makes proofs
+fail to verify against the signed roots, and ``realty verify`` names the first leaf where it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from archive import merkle
+from archive.chain import event_leaf
+from archive.sql import Cursor, Database
+
+Node = tuple[int, int]
+BATCH = 5000
+
+
+class LogDamaged(Exception):
+    """The log cannot be indexed as it is (a missing or repeated position): run ``realty verify``."""
+
+
+class MerkleIndex:
+    def __init__(self, db: Database, events_table: str) -> None:
+        self.db = db
+        self.events = db.table(events_table)
+        self.nodes_table = db.table(f"{events_table}_merkle_nodes")
+        db.create(
+            f"CREATE TABLE IF NOT EXISTS {self.nodes_table} (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
+            f"hash {db.blob} NOT NULL, PRIMARY KEY (level, idx))"
+        )
+
+    def size(self) -> int:
+        """How many leaves are indexed."""
+        ((top,),) = self.db.query(f"SELECT MAX(idx) FROM {self.nodes_table} WHERE level = 0")  # noqa: S608
+        return 0 if top is None else int(top) + 1
+
+    def log_size(self) -> int:
+        """How many events the log holds (its newest position + 1)."""
+        ((top,),) = self.db.query(f"SELECT MAX(position) FROM {self.events}")  # noqa: S608
+        return 0 if top is None else int(top) + 1
+
+    def nodes(self, wanted: Iterable[Node], cursor: Cursor | None = None) -> dict[Node, bytes]:
+        wanted = list(dict.fromkeys(wanted))
+        if not wanted:
+            return {}
+        found: dict[Node, bytes] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            where = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
+            params = [v for node in chunk for v in node]
+            statement = f"SELECT level, idx, hash FROM {self.nodes_table} WHERE {where}"  # noqa: S608
+            rows = cursor.query(statement, params) if cursor else self.db.query(statement, params)
+            found.update({(int(level), int(idx)): bytes(h) for level, idx, h in rows})
+        return found
+
+    def _complete(self, wanted: list[Node], size: int) -> dict[Node, bytes]:
+        if size > self.size():
+            raise ValueError(f"tree size {size} is beyond the {self.size()} indexed events")
+        nodes = self.nodes(wanted)
+        missing = [n for n in wanted if n not in nodes]
+        if missing:
+            raise LogDamaged(f"the Merkle index lacks node {missing[0]}; rebuild it from the log")
+        return nodes
+
+    def root(self, size: int) -> bytes:
+        return merkle.root_from_nodes(size, self._complete(merkle.root_nodes(size), size))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        nodes = self._complete(merkle.inclusion_proof_nodes(index, size), size)
+        return merkle.inclusion_proof_from_nodes(index, size, nodes)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        nodes = self._complete(merkle.consistency_proof_nodes(old_size, new_size), new_size)
+        return merkle.consistency_proof_from_nodes(old_size, new_size, nodes)
+
+    def leaf(self, index: int) -> bytes:
+        return self._complete([(0, index)], index + 1)[(0, index)]
+
+    def extend(self, up_to: int | None = None, progress: Callable[[int], Any] | None = None) -> int:
+        """Index the events from the indexed size up to ``up_to`` (default: the whole log);
+        returns the new indexed size. Safe to run in several processes at once (the nodes of a
+        given log are the same whoever computes them)."""
+        size = self.size()
+        frontier = merkle.Frontier.from_nodes(size, self.nodes(merkle.root_nodes(size)))
+        target = self.log_size() if up_to is None else up_to
+        while frontier.size < target:
+            limit = min(BATCH, target - frontier.size)
+            rows = self.db.query(
+                f"SELECT position, originator_id, originator_version, topic, state FROM {self.events} "  # noqa: S608
+                "WHERE position >= ? ORDER BY position LIMIT ?", (frontier.size, limit))
+            if not rows:
+                break
+            completed: list[tuple[int, int, bytes]] = []
+            for position, originator_id, version, topic, state in rows:
+                if position != frontier.size:
+                    raise LogDamaged(f"position {frontier.size} is missing from the log (next is {position})")
+                completed.extend(frontier.append(event_leaf(originator_id, version, topic, bytes(state))))
+            with self.db.transaction() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {self.nodes_table} (level, idx, hash) VALUES (?, ?, ?) "  # noqa: S608
+                    "ON CONFLICT (level, idx) DO NOTHING", completed)
+            if progress is not None:
+                progress(frontier.size)
+        return frontier.size
