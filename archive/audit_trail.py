@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive import merkle
 from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointStore
-from archive.signing import Checkpoint, SigningKeyring
+from archive.signing import Checkpoint, KeyringMissing, SigningKeyring
 from archive.sql import Database
 from archive.tree import MerkleIndex
 from archive.verify import Report, verify_log
@@ -34,21 +34,21 @@ class EventPosition:
 
 
 class AuditTrail:
-    def __init__(self, recorder: Any, keyring: Callable[[], SigningKeyring], origin: str = DEFAULT_ORIGIN) -> None:
+    def __init__(self, recorder: Any, keyring: Callable[[bool], SigningKeyring], origin: str = DEFAULT_ORIGIN) -> None:
+        """``keyring(for_signing)`` opens the signing keys; for signing it may create the first key."""
         self.db = Database(recorder.datastore)
         self.events_table = recorder.events_table_name
         self.index = MerkleIndex(self.db, self.events_table)
         self.checkpoints = CheckpointStore(self.db, self.events_table)
         self.origin = origin
-        self._keyring_factory = keyring
-        self._keyring: SigningKeyring | None = None
+        self._open_keyring = keyring
+        self._signing: SigningKeyring | None = None
         self._lock = threading.Lock()
 
     @property
     def keyring(self) -> SigningKeyring:
-        if self._keyring is None:
-            self._keyring = self._keyring_factory()
-        return self._keyring
+        """The keyring as it is (verifying must never create a key: ``KeyringMissing`` if none)."""
+        return self._open_keyring(False)
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return self.keyring.public_keys()
@@ -56,7 +56,9 @@ class AuditTrail:
     def checkpoint(self, now: datetime | None = None) -> Checkpoint:
         """Index what is new and sign the root of the whole log (one at a time per process)."""
         with self._lock:
-            return Checkpointer(self.index, self.checkpoints, self.keyring, self.origin).checkpoint(now)
+            if self._signing is None:
+                self._signing = self._open_keyring(True)
+            return Checkpointer(self.index, self.checkpoints, self._signing, self.origin).checkpoint(now)
 
     def latest_checkpoint(self) -> Checkpoint | None:
         return self.checkpoints.latest()
@@ -64,7 +66,12 @@ class AuditTrail:
     def verify(self, *, published: Checkpoint | None = None, start: int = 0,
                public_keys: Mapping[str, Ed25519PublicKey] | None = None,
                progress: Callable[[int], Any] | None = None) -> Report:
-        keys = dict(public_keys) if public_keys is not None else self.public_keys()
+        if public_keys is None:
+            try:
+                public_keys = self.public_keys()
+            except KeyringMissing:  # nothing was ever signed here: any checkpoint is by an unknown key
+                public_keys = {}
+        keys = dict(public_keys)
         if published is not None and published.origin != self.origin:
             raise ProofUnavailable(f"the checkpoint is for the log {published.origin!r}, not {self.origin!r}")
         return verify_log(self.db, self.events_table, self.checkpoints.all(), keys, published=published,

@@ -138,12 +138,13 @@ class RealtyLedger(Application[uuid.UUID]):
                 self._audit = AuditTrail(self.recorder, self._signing_keyring, self.settings.ledger_origin)
             return self._audit
 
-    def _signing_keyring(self) -> SigningKeyring:
+    def _signing_keyring(self, for_signing: bool) -> SigningKeyring:
         pem = self.settings.signing_key_pem
         if pem is not None:
             return SigningKeyring.from_pem(pem.get_secret_value())
         keyring = SigningKeyring(self.settings.keys_dir)
-        keyring.init()  # a first key if there is none (embedded mode); an existing one is kept
+        if for_signing:
+            keyring.init()  # a first key if there is none (embedded mode); an existing one is kept
         return keyring
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +64,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'realty.sqlite3'}"
 
 
+@pytest.fixture(params=BACKENDS)
+def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store nobody else writes to: a SQLite file, or a scratch PostgreSQL database dropped after
+    the test (for tests that judge the whole log, such as verification and tampering)."""
+    if request.param != "postgres":
+        yield f"sqlite:///{tmp_path / 'realty.sqlite3'}"
+        return
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.sql import SQL, Identifier
+
+    shared = require_postgres()
+    name = f"realty_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(shared, autocommit=True) as conn:
+        conn.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
+    params = conninfo_to_dict(shared)
+    try:
+        yield (f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+               f"{params.get('port', 5432)}/{name}")
+    finally:
+        with psycopg.connect(make_conninfo(shared), autocommit=True) as conn:
+            conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[RealtyLedger]:
+def app(database_url: str, tmp_path: Path) -> Iterator[RealtyLedger]:
     from service.application import RealtyLedger
     from service.settings import load_settings
 
-    ledger = RealtyLedger(load_settings(database_url=database_url))
+    # Signing keys of the test's own (never the checkout's var/keys, shared by parallel workers).
+    ledger = RealtyLedger(load_settings(database_url=database_url, signing_keys_dir=tmp_path / "keys"))
     try:
         yield ledger
     finally:

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from service.api import middleware, problems
 from service.api.deps import expected_version
-from service.api.routes import customers, deals, health, listings, staff
+from service.api.routes import audit, customers, deals, health, listings, staff
 from service.application import RealtyLedger
 from service.idempotency import IdempotencyStore
 from service.settings import Settings, load_settings
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
         owned = ledger is None
         app.state.ledger = ledger or RealtyLedger(settings or load_settings())
         app.state.idempotency = idempotency_store(app.state.ledger)
+        if owned:  # the served ledger signs checkpoints in the background (every N events, on a timer)
+            app.state.ledger.checkpoint_scheduler.start()
         try:
             yield
         finally:
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     problems.install(app)
     middleware.install(app)
 
-    for router in (health.router, customers.router, listings.router, deals.router, staff.router):
+    for router in (health.router, customers.router, listings.router, deals.router, staff.router, audit.router):
         app.include_router(router)
     document_problems(app)
     return app

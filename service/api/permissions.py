@@ -44,6 +44,9 @@ _LISTING_WORK = {C: Scope.ANY, S: Scope.ANY}
 # A deal's scope is its customer's (team, assigned holder); ASSIGNED also admits its drafter.
 _READ_DEAL = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY}
 
+# Audit routes: the compliance officer's, and administrators' (who see personal data masked).
+_AUDIT = {CO: Scope.ANY, AD: Scope.ANY}
+
 PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- health ---
     "health.live": PUBLIC,
@@ -115,6 +118,16 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "staff.revoke_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                            CO: Scope.SELF, AR: Scope.SELF},
     # --- end of staff ---
+    # --- audit ---
+    "audit.verify": _AUDIT,
+    "audit.latest_checkpoint": _AUDIT,
+    "audit.checkpoint": _AUDIT,
+    "audit.inclusion_proof": _AUDIT,
+    "audit.consistency_proof": _AUDIT,
+    "audit.history": _AUDIT,
+    "audit.as_of": _AUDIT,
+    "audit.diff": _AUDIT,
+    # --- end of audit ---
 }
 
 

@@ -200,7 +200,8 @@ def test_the_permission_matrix_holds_for_every_route_and_role(
     customer = receive(api, tokens["consultant"])
     params = {"customer_id": customer, "request_id": "0" * 32, "complaint_id": "0" * 32,
               "showing_id": "0" * 32, "visit_id": "0" * 32, "token_id": "0" * 32,
-              "staff_id": team.id(team.consultant), "kind": "id_card",
+              "staff_id": team.id(team.consultant), "kind": "id_card", "aggregate": "customers",
+              "record_id": customer,
               "listing_id": (listing := api.post("/listings", headers=auth(tokens["consultant"]), json={
                   "district": "浦东", "address": "锦绣路1号", "area": 89.5, "rooms": 2, "price": 5_000_000,
                   "property_right_status": "clear", "tenure_years": 70, "mortgage_eligible": True,

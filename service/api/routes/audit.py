@@ -1,0 +1,138 @@
+"""Audit routes for compliance officers (and administrators): verification, checkpoints, proofs,
+and any record's history with the inclusion proof of each event, its state as of a version or a
+time, and the difference between two versions.
+
+A compliance officer reads personal data in full here, and every such read is itself recorded on
+their personal-data access log (the auditors are audited); an administrator sees it masked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from archive.audit_trail import checkpoint_dict
+from archive.checkpoints import EmptyLog
+from archive.signing import KeyringError
+from domain.identity import Role
+from service.api.deps import AccessDep
+from service.api.problems import Problem
+from service.application import as_uuid
+from service.redaction import redact_events, redact_state
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+FULL_VIEW = frozenset({Role.COMPLIANCE_OFFICER})
+
+
+class Aggregate(StrEnum):
+    customers = "customers"
+    deals = "deals"
+    listings = "listings"
+    staff = "staff"
+
+
+KIND = {Aggregate.customers: "customer", Aggregate.deals: "deal", Aggregate.listings: "listing",
+        Aggregate.staff: "staff"}
+
+Position = Annotated[int, Query(ge=0, le=2**62, description="0-based position of the event in the log")]
+TreeSize = Annotated[int | None, Query(ge=1, le=2**62, description="default: the latest checkpoint's tree size")]
+
+
+def _unavailable(e: Exception) -> Problem:
+    return Problem(422, "proof_unavailable", "Proof unavailable", str(e))
+
+
+@router.get("/verify", name="audit.verify", summary="Verify the whole log: chain, Merkle roots, signed checkpoints")
+def verify(access: AccessDep, start: Annotated[int, Query(alias="from", ge=0, le=2**62)] = 0) -> dict[str, Any]:
+    try:
+        return access.ledger.audit.verify(start=start).as_dict()
+    except (ValueError, KeyringError) as e:
+        raise _unavailable(e) from None
+
+
+@router.get("/checkpoints/latest", name="audit.latest_checkpoint", summary="The latest signed checkpoint")
+def latest_checkpoint(access: AccessDep) -> dict[str, Any]:
+    checkpoint = checkpoint_dict(access.ledger.audit.latest_checkpoint())
+    if checkpoint is None:
+        raise Problem(404, "no_checkpoint", "No checkpoint", "no checkpoint has been signed yet")
+    return checkpoint
+
+
+@router.post("/checkpoints", name="audit.checkpoint", status_code=201, summary="Sign a checkpoint of the log now")
+def make_checkpoint(access: AccessDep) -> dict[str, Any]:
+    try:
+        return checkpoint_dict(access.ledger.audit.checkpoint()) or {}
+    except EmptyLog as e:
+        raise Problem(409, "empty_log", "Empty log", str(e)) from None
+
+
+@router.get("/proofs/inclusion", name="audit.inclusion_proof",
+            summary="RFC 9162 inclusion proof of the event at a position")
+def inclusion_proof(access: AccessDep, position: Position, tree_size: TreeSize = None) -> dict[str, Any]:
+    try:
+        return access.ledger.audit.inclusion(position, tree_size)
+    except ValueError as e:
+        raise _unavailable(e) from None
+
+
+@router.get("/proofs/consistency", name="audit.consistency_proof",
+            summary="RFC 9162 consistency proof between two tree sizes")
+def consistency_proof(access: AccessDep, first: Annotated[int, Query(ge=1, le=2**62)],
+                      second: TreeSize = None) -> dict[str, Any]:
+    try:
+        return access.ledger.audit.consistency(first, second)
+    except ValueError as e:
+        raise _unavailable(e) from None
+
+
+def _record(access: Any, aggregate: Aggregate, record_id: str) -> dict[str, Any]:
+    as_uuid(record_id, "record_id")
+    return access.load(record_id, KIND[aggregate])
+
+
+@router.get("/{aggregate}/{record_id}/history", name="audit.history",
+            summary="Every event of a record with who, when, role, correlation, and its inclusion proof")
+def history(aggregate: Aggregate, record_id: str, access: AccessDep) -> dict[str, Any]:
+    _record(access, aggregate, record_id)
+    events = access.disclose(record_id, KIND[aggregate], FULL_VIEW, access.ledger.history(record_id), redact_events)
+    proofs = access.ledger.audit.proofs_for(as_uuid(record_id))
+    latest = checkpoint_dict(access.ledger.audit.latest_checkpoint())
+    return {"id": record_id, "kind": KIND[aggregate], "checkpoint": latest,
+            "events": [{**event, "inclusion": proofs.get(event["version"])} for event in events]}
+
+
+@router.get("/{aggregate}/{record_id}/as-of", name="audit.as_of",
+            summary="A record's state as of a version, or as recorded at a time")
+def as_of(aggregate: Aggregate, record_id: str, access: AccessDep,
+          version: Annotated[int | None, Query(ge=1, le=2**62)] = None, at: datetime | None = None) -> dict[str, Any]:
+    _record(access, aggregate, record_id)
+    if (version is None) == (at is None):
+        raise Problem(422, "invalid_value", "Invalid value", "give exactly one of version or at")
+    state = access.ledger.state(record_id, version=version, at=at)
+    return access.disclose(record_id, KIND[aggregate], FULL_VIEW, state, redact_state)
+
+
+@router.get("/{aggregate}/{record_id}/diff", name="audit.diff",
+            summary="What changed in a record between two versions")
+def diff(aggregate: Aggregate, record_id: str, access: AccessDep,
+         start: Annotated[int, Query(alias="from", ge=1, le=2**62)],
+         end: Annotated[int, Query(alias="to", ge=1, le=2**62)]) -> dict[str, Any]:
+    _record(access, aggregate, record_id)
+    if start > end:
+        raise Problem(422, "invalid_value", "Invalid value", "from must not be after to")
+    before, after = access.disclose(
+        record_id, KIND[aggregate], FULL_VIEW,
+        (access.ledger.state(record_id, version=start), access.ledger.state(record_id, version=end)),
+        lambda pair: (redact_state(pair[0]), redact_state(pair[1])))
+    changed = {key: {"from": before.get(key), "to": after.get(key)}
+               for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
+    events = [e for e in access.ledger.history(record_id) if start < e["version"] <= end]
+    if access.caller.role not in FULL_VIEW:
+        events = redact_events(events)
+    return {"id": record_id, "kind": KIND[aggregate], "from": start, "to": end, "changed": changed,
+            "events": [{k: e[k] for k in ("version", "name", "occurred_at", "recorded_at", "actor_id",
+                                          "actor_role", "correlation_id") if k in e} for e in events]}
