@@ -27,6 +27,7 @@ recorded: a verifier must know which encoding produced each leaf.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import uuid
 from collections.abc import Iterable, Iterator
@@ -45,20 +46,40 @@ _U32 = struct.Struct(">I")
 
 def event_bytes(originator_id: uuid.UUID | str, originator_version: int, topic: str, state: bytes) -> bytes:
     """The canonical encoding (version 1) of one stored event."""
-    oid = str(uuid.UUID(originator_id) if isinstance(originator_id, str) else originator_id).encode("ascii")
-    t = topic.encode("utf-8")
-    return b"".join((
-        ENCODING_PREFIX,
-        _U16.pack(len(oid)), oid,
-        _I64.pack(originator_version),
-        _U32.pack(len(t)), t,
-        _U32.pack(len(state)), bytes(state),
-    ))
+    oid = _canonical_id(originator_id)
+    topic_part = _TOPIC_PARTS.get(topic)
+    if topic_part is None:
+        t = topic.encode("utf-8")
+        topic_part = _U32.pack(len(t)) + t
+        if len(_TOPIC_PARTS) < 10_000:  # event topics are a small fixed set; a damaged log is not
+            _TOPIC_PARTS[topic] = topic_part
+    state = bytes(state)
+    return b"".join((ENCODING_PREFIX, _U16.pack(len(oid)), oid, _I64.pack(originator_version), topic_part,
+                     _U32.pack(len(state)), state))
 
 
 def event_leaf(originator_id: uuid.UUID | str, originator_version: int, topic: str, state: bytes) -> bytes:
     """The Merkle leaf hash of one stored event."""
     return leaf_hash(event_bytes(originator_id, originator_version, topic, state))
+
+
+# Verification encodes every event of the log, so the common cases are kept cheap: topics are
+# cached, and SQLite's 32-digit lowercase hex ids are hyphenated without building a UUID.
+_TOPIC_PARTS: dict[str, bytes] = {}
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _canonical_id(originator_id: uuid.UUID | str) -> bytes:
+    if isinstance(originator_id, uuid.UUID):
+        return str(originator_id).encode("ascii")
+    h = originator_id
+    if _HEX_ID.fullmatch(h):
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode("ascii")
+    try:
+        return str(uuid.UUID(h)).encode("ascii")
+    except (ValueError, TypeError, AttributeError):
+        # Not an id at all (a damaged row): encode it as it is, so its leaf differs and says so.
+        return str(h).encode("utf-8", "surrogatepass")
 
 
 def link(previous: bytes, leaf: bytes) -> bytes:

@@ -8,7 +8,8 @@ used only to say *where* a log that fails a checkpoint differs from what was ind
 
 The report names the first bad position and what happened there:
 
-- ``modified``: the row is at its position but its content no longer gives its chain hash;
+- ``modified``: the row is at its position but its content no longer gives its chain hash (or its
+  chain hash still links but its position column was changed);
 - ``missing``: positions are absent (rows deleted);
 - ``inserted``: a row that does not belong to the chain was slipped in (its neighbours link past it);
 - ``reordered``: rows were swapped (an event's content belongs at another position);
@@ -38,6 +39,7 @@ from archive.tree import MerkleIndex
 
 BATCH = 5000
 LOOKAHEAD = 10_000  # rows searched past a broken link to tell a swap or an insertion from a change
+_CHAIN_KINDS = frozenset({"modified", "missing", "inserted", "reordered"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ class Report:
 
     @property
     def first_problem(self) -> Finding | None:
-        return min(self.problems, key=lambda f: f.position) if self.problems else None
+        # At one position, what the chain says comes first: it names the damage, while a root that
+        # fails there only says that something did (a checkpoint that ends at a forged row is
+        # checked before the row after it shows the chain broken).
+        return min(self.problems, key=lambda f: (f.position, f.kind not in _CHAIN_KINDS)) if self.problems else None
 
     def as_dict(self) -> dict[str, Any]:
         first = self.first_problem
@@ -175,7 +180,7 @@ def verify_log(
         frontier.append(row.leaf)
         position += 1
         while next_target < len(targets) and targets[next_target][0] == position:
-            _check_root(report, targets[next_target], frontier.root(), index)
+            _check_root(report, targets[next_target], frontier.root(), index, start, after)
             next_target += 1
         if progress is not None and position % BATCH == 0:
             progress(position)
@@ -192,7 +197,8 @@ def verify_log(
     return report
 
 
-def _check_root(report: Report, target: tuple[int, Checkpoint, bool], root: bytes, index: MerkleIndex | None) -> None:
+def _check_root(report: Report, target: tuple[int, Checkpoint, bool], root: bytes, index: MerkleIndex | None,
+                start: int, after: int) -> None:
     size, cp, is_published = target
     if root == cp.root_hash:
         if is_published:
@@ -200,30 +206,43 @@ def _check_root(report: Report, target: tuple[int, Checkpoint, bool], root: byte
         else:
             report.checkpoints_checked += 1
         return
-    where = _first_differing_leaf(index, size, report)
+    where = _first_differing_leaf(index, size, start, after)
     kind = "published_mismatch" if is_published else "checkpoint_mismatch"
     detail = (f"the log's Merkle root at tree size {size} is not the one the "
               f"{'published (witness) ' if is_published else ''}checkpoint signed at {cp.timestamp.isoformat()}: "
               "the log was rewritten, links and all")
+    if where is None:
+        # Position 0 is then only the lower bound: say so, rather than let it read as the place.
+        detail += (f"; the stored Merkle index cannot tell where (it agrees with the log as it is now, or does "
+                   f"not reach it): the difference lies somewhere in the first {size} events")
     report.problems.append(Finding(kind, where if where is not None else 0, detail))
 
 
-def _first_differing_leaf(index: MerkleIndex | None, size: int, report: Report) -> int | None:
+def _first_differing_leaf(index: MerkleIndex | None, size: int, start: int, after: int) -> int | None:
     """Where the log differs from the leaves the Merkle index recorded (if the index predates the
     rewrite); None when the index cannot tell."""
     if index is None:
         return None
     # Runs only once a root has failed, so a second pass over the leaves costs nothing on a clean log.
-    events = index.events
-    for start in range(0, size, BATCH):
-        stored = index.nodes((0, i) for i in range(start, min(size, start + BATCH)))
-        rows = index.db.query(
-            f"SELECT position, originator_id, originator_version, topic, state FROM {events} "  # noqa: S608
-            "WHERE position >= ? AND position < ? ORDER BY position", (start, min(size, start + BATCH)))
-        for position, oid, version, topic, state in rows:
-            known = stored.get((0, int(position)))
+    # The leaves are compared in log order, as the tree that failed was built, not by their position
+    # column: rows moved in the log order with their positions kept (swapped notification ids)
+    # change that tree while every position still holds its own event. Leaves before ``start``
+    # came from the index itself and cannot differ from it.
+    db, events = index.db, index.events
+    place = start
+    while place < size:
+        rows = db.query(
+            f"SELECT {db.log_order}, originator_id, originator_version, topic, state FROM {events} "  # noqa: S608
+            f"WHERE {db.log_order} > ? ORDER BY {db.log_order} LIMIT ?", (after, min(BATCH, size - place)))
+        if not rows:
+            break
+        stored = index.nodes((0, i) for i in range(place, place + len(rows)))
+        for _, oid, version, topic, state in rows:
+            known = stored.get((0, place))
             if known is not None and known != event_leaf(oid, version, topic, bytes(state)):
-                return int(position)
+                return place
+            place += 1
+        after = int(rows[-1][0])
     return None
 
 
@@ -232,6 +251,17 @@ def _classify(row: _Row, position: int, previous: bytes, before_previous: bytes,
     if row.position is None or row.chain_hash is None:
         return Finding("modified", position, f"the row at position {position} has no chain hash", nid)
     ahead = rows.peek(LOOKAHEAD)
+    if row.chain_hash == link(previous, row.leaf):
+        # The chain vouches for this event right here, so only its position column is wrong: nothing
+        # was deleted or moved, unless the next row links past it (a row slipped in with a made-up
+        # position, its link computed by someone who knows the algorithm).
+        if ahead and ahead[0].chain_hash == link(previous, ahead[0].leaf):
+            return Finding("inserted", position, (
+                f"the row at position {position} (claiming position {row.position}) does not belong to the chain: "
+                "the next row links past it"), nid)
+        return Finding("modified", position, (
+            f"the row at position {position} claims position {row.position}: its position column was changed "
+            "(its chain hash says it belongs here)"), nid)
     if row.position > position:
         if any(r.position == position for r in ahead):
             return Finding("reordered", position, (

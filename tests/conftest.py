@@ -71,20 +71,19 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     if request.param != "postgres":
         yield f"sqlite:///{tmp_path / 'realty.sqlite3'}"
         return
+    from urllib.parse import urlsplit, urlunsplit
+
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg.sql import SQL, Identifier
 
     shared = require_postgres()
     name = f"realty_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(shared, autocommit=True) as conn:
+    with psycopg.connect(shared, autocommit=True) as conn:  # CREATE DATABASE refuses transactions
         conn.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
-    params = conninfo_to_dict(shared)
     try:
-        yield (f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
-               f"{params.get('port', 5432)}/{name}")
+        yield urlunsplit(urlsplit(shared)._replace(path=f"/{name}"))
     finally:
-        with psycopg.connect(make_conninfo(shared), autocommit=True) as conn:
+        with psycopg.connect(shared, autocommit=True) as conn:
             conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
 
 
