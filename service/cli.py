@@ -128,6 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_demo_summary(summary)
             _write_showcase(settings, summary)
             _write_demo_tokens(app, settings)
+            checkpoint = app.audit.checkpoint()
+            print(f"signed checkpoint of {checkpoint.tree_size} events with key {checkpoint.key_id} "
+                  f"(keys in {settings.keys_dir}); check the log any time with: realty verify")
         _print_summary(app, settings)
     finally:
         app.close()

@@ -126,6 +126,13 @@ def test_run_loads_the_demo_only_on_the_first_start(tmp_path: Path) -> None:
     assert "Where to look" in first.stdout
     showcase = json.loads((tmp_path / "var" / "demo-showcase.json").read_text(encoding="utf-8"))
     assert any(command.startswith("customer show ") for command in showcase.values())
+    # The demo's history is signed from the start, with a key of its own beside the store.
+    assert "signed checkpoint of" in first.stdout
+    keys = tmp_path / "var" / "keys"
+    assert oct(keys.stat().st_mode & 0o777) == "0o700"
+    assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in keys.iterdir())
+    verified = realty("verify", database_url=url, cwd=tmp_path)
+    assert verified.returncode == 0 and "clean" in verified.stdout, verified.stdout + verified.stderr
 
     second = realty("run", "--no-serve", database_url=url, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
