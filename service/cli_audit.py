@@ -170,6 +170,73 @@ def cmd_proof(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_reader(app: Any, args: argparse.Namespace, record_id: str) -> tuple[dict[str, Any], bool]:
+    """The record's state, and whether the reader sees personal data in full: only with --reveal,
+    and only as a compliance officer named with --by, whose read is then recorded on their log."""
+    state = app.state(record_id)
+    if not args.reveal:
+        return state, False
+    if not args.by:
+        raise CliError("--reveal needs --by COMPLIANCE_OFFICER_ID: full reads of personal data are recorded",
+                       EXIT_USAGE)
+    if app.staff_member(args.by)["role"] != "compliance_officer":
+        raise CliError("--by must name a compliance officer", EXIT_USAGE)
+    from service.application import Acting
+
+    app.record_personal_data_read(Acting(args.by), record_id, subject_kind=state["kind"],
+                                  purpose=f"cli audit {args.action}")
+    return state, True
+
+
+def cmd_audit_history(args: argparse.Namespace) -> int:
+    from service.audit_reads import history_with_proofs
+    from service.redaction import redact_events
+
+    app = _open(_settings(args))
+    try:
+        _, full = _audit_reader(app, args, args.id)
+        events = app.history(args.id)
+        answer = history_with_proofs(app, args.id, events if full else redact_events(events))
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    from rich.table import Table
+
+    checkpoint = answer["checkpoint"]
+    table = Table(title=f"{args.id}: every event, and its proof against checkpoint "
+                        f"{checkpoint['tree_size'] if checkpoint else '(none yet)'}")
+    for column in ("v", "event", "occurred at", "actor", "role", "correlation", "position", "proof"):
+        table.add_column(column)
+    for e in answer["events"]:
+        inclusion = e["inclusion"] or {}
+        proof = f"{len(inclusion['proof'])} hashes" if inclusion.get("covered") else "after the checkpoint"
+        table.add_row(str(e["version"]), e["name"], e["occurred_at"][:19], e["actor_id"][:8], e["actor_role"],
+                      str(e["correlation_id"])[:12], str(inclusion.get("position", "")), proof)
+    _console().print(table)
+    return EXIT_OK
+
+
+def cmd_audit_diff(args: argparse.Namespace) -> int:
+    from service.audit_reads import diff
+    from service.redaction import redact_state
+
+    if args.from_version < 1 or args.to_version < args.from_version:
+        raise CliError("need 1 ≤ --from ≤ --to", EXIT_USAGE)
+    app = _open(_settings(args))
+    try:
+        _, full = _audit_reader(app, args, args.id)
+        before, after = (app.state(args.id, version=v) for v in (args.from_version, args.to_version))
+        if not full:
+            before, after = redact_state(before), redact_state(after)
+        answer = diff(before, after, app.history(args.id))
+    finally:
+        app.close()
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", help="verify the whole log: chain, Merkle roots, signed checkpoints")
     p.add_argument("--from", dest="from_position", type=int, default=0,
@@ -192,6 +259,19 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_init_keys)
     p = actions.add_parser("rotate-key", help="make a new signing key; old checkpoints stay verifiable")
     p.set_defaults(func=cmd_rotate_key)
+    p = actions.add_parser("history", help="a record's every event with its place in the log and inclusion proof")
+    p.add_argument("id", help="any record's id (customer, deal, listing, staff member)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--reveal", action="store_true", help="personal data in full (needs --by; the read is recorded)")
+    p.add_argument("--by", help="the compliance officer reading (staff id)")
+    p.set_defaults(func=cmd_audit_history)
+    p = actions.add_parser("diff", help="what changed in a record between two versions, and who changed it")
+    p.add_argument("id")
+    p.add_argument("--from", dest="from_version", type=int, required=True)
+    p.add_argument("--to", dest="to_version", type=int, required=True)
+    p.add_argument("--reveal", action="store_true", help="personal data in full (needs --by; the read is recorded)")
+    p.add_argument("--by", help="the compliance officer reading (staff id)")
+    p.set_defaults(func=cmd_audit_diff)
     p = actions.add_parser("proof", help="an inclusion or consistency proof, as JSON")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", parser_class=parser_class)
     kinds.required = True

@@ -8,27 +8,30 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from archive.merkle import verify_inclusion
+from domain.access_log import access_log_id
 from service.application import RealtyLedger
 from service.settings import load_settings
 from tests.conftest import register_team
 from tests.e2e.cli import realty
 
 
-def a_small_log(url: str, keys: Path) -> str:
-    """A few events; the name of the events table."""
+def a_small_log(url: str, keys: Path) -> tuple[str, str, str]:
+    """A few events: the name of the events table, a customer with two versions, a compliance officer."""
     app = RealtyLedger(load_settings(database_url=url, signing_keys_dir=keys))
     try:
         team = register_team(app, name="审计组")
         for _ in range(3):
-            app.receive_customer(team.consultant, channel="walk_in", reception_started_at=_ago(30),
-                                 reception_ended_at=_ago(5))
-        return str(app.recorder.events_table_name)  # type: ignore[attr-defined]
+            customer = app.receive_customer(team.consultant, channel="walk_in", reception_started_at=_ago(30),
+                                            reception_ended_at=_ago(5)).id
+        app.record_personal_details(team.consultant, customer, name="孙审阅", phone="13700001111")
+        return str(app.recorder.events_table_name), customer, team.id(team.compliance)  # type: ignore[attr-defined]
     finally:
         app.close()
 
@@ -50,7 +53,7 @@ def change_a_byte_of_the_third_event(url: str, table: str) -> None:
 
 def test_verify_checkpoint_public_key_and_proofs_from_the_command_line(own_database_url: str, tmp_path: Path) -> None:
     url, keys = own_database_url, tmp_path / "keys"
-    table = a_small_log(url, keys)
+    table, customer, officer = a_small_log(url, keys)
     env_keys = ["--database-url", url]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -76,6 +79,22 @@ def test_verify_checkpoint_public_key_and_proofs_from_the_command_line(own_datab
                             [bytes.fromhex(p) for p in body["proof"]], bytes.fromhex(published["root_hash"]))
     beyond = run("audit", "proof", "inclusion", "--position", str(published["tree_size"]))
     assert beyond.returncode == 2 and beyond.stderr.count("\n") == 1 and "outside" in beyond.stderr
+
+    history = run("audit", "history", customer, "--json")
+    assert history.returncode == 0, history.stderr
+    events = json.loads(history.stdout)["events"]
+    assert [e["version"] for e in events] == [1, 2] and all(e["inclusion"]["covered"] for e in events)
+    assert "孙审阅" not in history.stdout  # masked unless revealed by a named compliance officer
+    assert run("audit", "history", customer, "--reveal").returncode == 2
+    revealed = run("audit", "diff", customer, "--from", "1", "--to", "2", "--reveal", "--by", officer)
+    assert revealed.returncode == 0, revealed.stderr
+    assert json.loads(revealed.stdout)["changed"]["name"] == {"from": None, "to": "孙审阅"}
+    app = RealtyLedger(load_settings(database_url=url, signing_keys_dir=keys))
+    try:  # the auditor's full read is on their access log
+        log = app.state(access_log_id(uuid.UUID(officer), datetime.now(UTC).date()))
+        assert (customer, "cli audit diff") in [(r["subject_id"], r["purpose"]) for r in log["reads"]]
+    finally:
+        app.close()
 
     (tmp_path / "garbage.json").write_text('{"format": "something else"}')
     garbage = run("verify", "--checkpoint", str(tmp_path / "garbage.json"))

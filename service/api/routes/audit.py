@@ -18,6 +18,7 @@ from archive.audit_trail import checkpoint_dict
 from archive.checkpoints import EmptyLog
 from archive.signing import KeyringError
 from domain.identity import Role
+from service import audit_reads
 from service.api.deps import AccessDep
 from service.api.problems import Problem
 from service.application import as_uuid
@@ -99,10 +100,7 @@ def _record(access: Any, aggregate: Aggregate, record_id: str) -> dict[str, Any]
 def history(aggregate: Aggregate, record_id: str, access: AccessDep) -> dict[str, Any]:
     _record(access, aggregate, record_id)
     events = access.disclose(record_id, KIND[aggregate], FULL_VIEW, access.ledger.history(record_id), redact_events)
-    proofs = access.ledger.audit.proofs_for(as_uuid(record_id))
-    latest = checkpoint_dict(access.ledger.audit.latest_checkpoint())
-    return {"id": record_id, "kind": KIND[aggregate], "checkpoint": latest,
-            "events": [{**event, "inclusion": proofs.get(event["version"])} for event in events]}
+    return {**audit_reads.history_with_proofs(access.ledger, record_id, events), "kind": KIND[aggregate]}
 
 
 @router.get("/{aggregate}/{record_id}/as-of", name="audit.as_of",
@@ -128,11 +126,4 @@ def diff(aggregate: Aggregate, record_id: str, access: AccessDep,
         record_id, KIND[aggregate], FULL_VIEW,
         (access.ledger.state(record_id, version=start), access.ledger.state(record_id, version=end)),
         lambda pair: (redact_state(pair[0]), redact_state(pair[1])))
-    changed = {key: {"from": before.get(key), "to": after.get(key)}
-               for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
-    events = [e for e in access.ledger.history(record_id) if start < e["version"] <= end]
-    if access.caller.role not in FULL_VIEW:
-        events = redact_events(events)
-    return {"id": record_id, "kind": KIND[aggregate], "from": start, "to": end, "changed": changed,
-            "events": [{k: e[k] for k in ("version", "name", "occurred_at", "recorded_at", "actor_id",
-                                          "actor_role", "correlation_id") if k in e} for e in events]}
+    return {**audit_reads.diff(before, after, access.ledger.history(record_id)), "kind": KIND[aggregate]}
