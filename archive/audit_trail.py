@@ -16,11 +16,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive import merkle
-from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointStore
+from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointJournal, CheckpointStore
 from archive.signing import Checkpoint, KeyringMissing, SigningKeyring
 from archive.sql import Database
 from archive.tree import MerkleIndex
-from archive.verify import Report, verify_log
+from archive.verify import Finding, Report, verify_log
 
 
 class ProofUnavailable(ValueError):
@@ -34,13 +34,16 @@ class EventPosition:
 
 
 class AuditTrail:
-    def __init__(self, recorder: Any, keyring: Callable[[bool], SigningKeyring], origin: str = DEFAULT_ORIGIN) -> None:
-        """``keyring(for_signing)`` opens the signing keys; for signing it may create the first key."""
+    def __init__(self, recorder: Any, keyring: Callable[[bool], SigningKeyring], origin: str = DEFAULT_ORIGIN,
+                 journal: CheckpointJournal | None = None) -> None:
+        """``keyring(for_signing)`` opens the signing keys; for signing it may create the first key.
+        ``journal`` keeps every checkpoint signed here outside the database as well."""
         self.db = Database(recorder.datastore)
         self.events_table = recorder.events_table_name
         self.index = MerkleIndex(self.db, self.events_table)
         self.checkpoints = CheckpointStore(self.db, self.events_table)
         self.origin = origin
+        self.journal = journal
         self._open_keyring = keyring
         self._signing: SigningKeyring | None = None
         self._lock = threading.Lock()
@@ -58,7 +61,8 @@ class AuditTrail:
         with self._lock:
             if self._signing is None:
                 self._signing = self._open_keyring(True)
-            return Checkpointer(self.index, self.checkpoints, self._signing, self.origin).checkpoint(now)
+            return Checkpointer(self.index, self.checkpoints, self._signing, self.origin,
+                                self.journal).checkpoint(now)
 
     def latest_checkpoint(self) -> Checkpoint | None:
         return self.checkpoints.latest()
@@ -74,8 +78,39 @@ class AuditTrail:
         keys = dict(public_keys)
         if published is not None and published.origin != self.origin:
             raise ProofUnavailable(f"the checkpoint is for the log {published.origin!r}, not {self.origin!r}")
-        return verify_log(self.db, self.events_table, self.checkpoints.all(), keys, published=published,
-                          start=start, index=self.index, progress=progress)
+        stored = self.checkpoints.all()
+        checkpoints, findings = self._with_journal(stored)
+        report = verify_log(self.db, self.events_table, checkpoints, keys, published=published,
+                            start=start, index=self.index, progress=progress)
+        report.problems.extend(findings)
+        return report
+
+    def _with_journal(self, stored: list[Checkpoint]) -> tuple[list[Checkpoint], list[Finding]]:
+        """The database's checkpoints plus any the journal has that the database lost, and what
+        the comparison found (a checkpoint deleted or replaced in the database, a damaged line)."""
+        if self.journal is None:
+            return stored, []
+        journaled, damaged = self.journal.read()
+        findings = [Finding("checkpoint_missing", 0, f"line {n} of the checkpoint journal {self.journal.path} "
+                                                      "is not a checkpoint") for n in damaged]
+        by_size = {c.tree_size: c for c in stored}
+        checkpoints = list(stored)
+        for entry in journaled:
+            if entry.origin != self.origin:
+                continue
+            held = by_size.get(entry.tree_size)
+            if held is None:
+                findings.append(Finding("checkpoint_missing", entry.tree_size, (
+                    f"the checkpoint of {entry.tree_size} events signed at {entry.timestamp.isoformat()} is in the "
+                    "journal but no longer in the database (deleted)")))
+                checkpoints.append(entry)
+                by_size[entry.tree_size] = entry
+            elif held != entry:
+                findings.append(Finding("checkpoint_missing", entry.tree_size, (
+                    f"the database's checkpoint of {entry.tree_size} events is not the one the journal recorded "
+                    "(replaced)")))
+                checkpoints.append(entry)
+        return checkpoints, findings
 
     # --- proofs --------------------------------------------------------------------------------
 

@@ -10,12 +10,15 @@ for a witness.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
-from archive.signing import Checkpoint, SigningKeyring, sign_checkpoint
+from archive.signing import Checkpoint, CheckpointInvalid, SigningKeyring, sign_checkpoint
 from archive.sql import Database
 from archive.tree import MerkleIndex
 
@@ -72,10 +75,50 @@ class CheckpointStore:
         return self._checkpoint(rows[0]) if rows else None
 
 
+class CheckpointJournal:
+    """Every checkpoint this installation signs, also appended to a file outside the database.
+
+    Someone who can write the database but not this file could otherwise rewrite the log
+    consistently and delete the checkpoints table's rows: verification, finding no checkpoint,
+    would have nothing to hold the log to. The journal is a local witness; a published checkpoint
+    held by someone else (``realty audit checkpoint --out``) is the one that also survives an
+    attacker who owns the whole machine.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, checkpoint: Checkpoint) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(json.loads(checkpoint.to_json()), separators=(",", ":")) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))  # one write of one line: appends never interleave
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> tuple[list[Checkpoint], list[int]]:
+        """The journal's checkpoints, and the numbers of lines that are not checkpoints (damage)."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return [], []
+        found, damaged = [], []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                found.append(Checkpoint.from_json(line))
+            except CheckpointInvalid:
+                damaged.append(number)
+        return found, damaged
+
+
 class Checkpointer:
     def __init__(self, index: MerkleIndex, store: CheckpointStore, keyring: SigningKeyring,
-                 origin: str = DEFAULT_ORIGIN) -> None:
-        self.index, self.store, self.keyring, self.origin = index, store, keyring, origin
+                 origin: str = DEFAULT_ORIGIN, journal: CheckpointJournal | None = None) -> None:
+        self.index, self.store, self.keyring, self.origin, self.journal = index, store, keyring, origin, journal
 
     def checkpoint(self, now: datetime | None = None) -> Checkpoint:
         """A signed checkpoint of the whole log as it is now (the existing one if the log has not
@@ -89,6 +132,8 @@ class Checkpointer:
         self.store.add(sign_checkpoint(self.keyring, self.origin, size, self.index.root(size), now))
         stored = self.store.at(size)  # another process may have signed this size first: theirs stands
         assert stored is not None
+        if self.journal is not None:
+            self.journal.append(stored)
         return stored
 
 

@@ -219,10 +219,12 @@ class SigningKeyring:
     def __init__(self, directory: Path) -> None:
         self.directory: Path | None = Path(directory)
         self._secret: Ed25519PrivateKey | None = None
+        self._earlier: dict[str, Ed25519PublicKey] = {}
 
     @classmethod
-    def from_pem(cls, pem: bytes | str) -> SigningKeyring:
-        """A sign-only keyring of one key from a secret (env var, docker secret); cannot rotate."""
+    def from_pem(cls, pem: bytes | str, earlier_public_keys: Path | None = None) -> SigningKeyring:
+        """A keyring of one signing key from a secret (env var, docker secret); cannot rotate. The
+        public keys of earlier keys (a ``export_public`` file) keep their checkpoints verifiable."""
         try:
             key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, password=None)
         except (ValueError, TypeError):
@@ -231,6 +233,12 @@ class SigningKeyring:
             raise KeyringError("the signing key secret is not an Ed25519 key")
         keyring = cls.__new__(cls)
         keyring.directory, keyring._secret = None, key
+        keyring._earlier = {}
+        if earlier_public_keys is not None:
+            try:
+                keyring._earlier = load_public_keys(Path(earlier_public_keys).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                raise KeyringError(f"cannot use the public key file {earlier_public_keys}: {e}") from None
         return keyring
 
     def init(self) -> str:
@@ -261,7 +269,7 @@ class SigningKeyring:
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         if self._secret is not None:
-            return {self.active_key_id: self._secret.public_key()}
+            return {**self._earlier, self.active_key_id: self._secret.public_key()}
         return {entry["key_id"]: self._load_private(entry["key_id"]).public_key() for entry in self._manifest()["keys"]}
 
     def export_public(self) -> str:

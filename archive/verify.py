@@ -17,6 +17,8 @@ The report names the first bad position and what happened there:
 - ``checkpoint_mismatch``: the chain holds but a signed root does not (the log was rewritten
   consistently, links and all);
 - ``checkpoint_signature``: a checkpoint whose signature does not verify, or by an unknown key;
+- ``checkpoint_missing``: a checkpoint the local journal recorded is gone from the database, or was
+  replaced there (``archive.checkpoints.CheckpointJournal``; the log is still held to it);
 - ``published_mismatch``: the log disagrees with the witness's checkpoint (a rewrite by someone who
   also held the signing key).
 """

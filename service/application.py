@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
 from archive.audit_trail import AuditTrail
-from archive.checkpoints import CheckpointScheduler
+from archive.checkpoints import CheckpointJournal, CheckpointScheduler
 from archive.signing import SigningKeyring
 from domain.access_log import PersonalDataAccessLog, access_log_id
 from domain.customer import Customer
@@ -135,13 +135,14 @@ class RealtyLedger(Application[uuid.UUID]):
         """The log's Merkle index, checkpoints and proofs (its tables are made on first use)."""
         with self._audit_lock:
             if self._audit is None:
-                self._audit = AuditTrail(self.recorder, self._signing_keyring, self.settings.ledger_origin)
+                self._audit = AuditTrail(self.recorder, self._signing_keyring, self.settings.ledger_origin,
+                                         CheckpointJournal(self.settings.journal_path))
             return self._audit
 
     def _signing_keyring(self, for_signing: bool) -> SigningKeyring:
         pem = self.settings.signing_key_pem
         if pem is not None:
-            return SigningKeyring.from_pem(pem.get_secret_value())
+            return SigningKeyring.from_pem(pem.get_secret_value(), self.settings.signing_public_keys)
         keyring = SigningKeyring(self.settings.keys_dir)
         if for_signing:
             keyring.init()  # a first key if there is none (embedded mode); an existing one is kept

@@ -97,21 +97,31 @@ def _print_report(report: Any) -> None:
     console.print(f"checked {checked}", highlight=False, soft_wrap=True)
 
 
-def cmd_init_keys(args: argparse.Namespace) -> int:
+def _keyring_directory(args: argparse.Namespace) -> Any:
     from archive.signing import SigningKeyring
 
     settings = _settings(args)
-    keyring = SigningKeyring(settings.keys_dir)
+    if settings.signing_key_pem is not None:
+        raise CliError("the signing key comes from REALTY_SIGNING_KEY_PEM: make and rotate it where that secret "
+                       "is kept, and list the old public keys in REALTY_SIGNING_PUBLIC_KEYS", EXIT_USAGE)
+    return settings, SigningKeyring(settings.keys_dir)
+
+
+def cmd_init_keys(args: argparse.Namespace) -> int:
+    settings, keyring = _keyring_directory(args)
     key_id = keyring.init()
     print(f"signing key {key_id} in {settings.keys_dir} (the directory is 0700, key files 0600)")
     return EXIT_OK
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
-    from archive.signing import SigningKeyring
+    from archive.signing import KeyringMissing
 
-    settings = _settings(args)
-    key_id = SigningKeyring(settings.keys_dir).rotate()
+    _, keyring = _keyring_directory(args)
+    try:
+        key_id = keyring.rotate()
+    except KeyringMissing as e:
+        raise CliError(str(e), EXIT_USAGE) from None
     print(f"new signing key {key_id}; older keys still verify the checkpoints they signed. "
           "Hand the new public key (realty audit public-key) to your witnesses.")
     return EXIT_OK

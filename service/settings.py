@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     # keys/ next to a SQLite store, var/keys for PostgreSQL), or one PEM given as a secret.
     signing_keys_dir: Path | None = None
     signing_key_pem: SecretStr | None = None
+    # Public keys of earlier signing keys (a file from `realty audit public-key`), for verifying old
+    # checkpoints when the signing key comes as a PEM secret (a keyring directory keeps them itself).
+    signing_public_keys: Path | None = None
+    # Every checkpoint signed here is also appended to this file, outside the database (default:
+    # checkpoints.jsonl beside the keys directory).
+    checkpoint_journal: Path | None = None
     # Names this log in its checkpoints, so a witness never confuses two logs.
     ledger_origin: str = Field(default="realty-ledger", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
     # The service signs a checkpoint after this many new events, and at this interval (seconds)
@@ -113,6 +119,10 @@ class Settings(BaseSettings):
             return self.signing_keys_dir
         db = self.database
         return db.path.parent / "keys" if db.path is not None else Path("var/keys")
+
+    @property
+    def journal_path(self) -> Path:
+        return self.checkpoint_journal or self.keys_dir.parent / "checkpoints.jsonl"
 
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""

@@ -108,3 +108,21 @@ def test_verify_checkpoint_public_key_and_proofs_from_the_command_line(own_datab
     assert (report["first_problem"]["kind"], report["first_problem"]["position"]) == ("modified", 2)
     human = run("verify")
     assert human.returncode == 1 and "first bad position 2 (modified)" in human.stdout
+
+
+def test_keys_from_a_secret_are_not_rotated_here_and_a_missing_keyring_is_one_line(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    url = f"sqlite:///{tmp_path / 'realty.sqlite3'}"
+    refused = realty("audit", "rotate-key", database_url=url, cwd=tmp_path, extra_env={"REALTY_SIGNING_KEY_PEM": pem})
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "REALTY_SIGNING_KEY_PEM" in refused.stderr
+    assert "PRIVATE KEY" not in refused.stdout + refused.stderr
+    missing = realty("audit", "rotate-key", database_url=url, cwd=tmp_path)
+    assert missing.returncode == 2 and "init-keys" in missing.stderr
+    made = realty("audit", "init-keys", database_url=url, cwd=tmp_path)
+    assert made.returncode == 0 and (tmp_path / "keys" / "keyring.json").exists()
+    rotated = realty("audit", "rotate-key", database_url=url, cwd=tmp_path)
+    assert rotated.returncode == 0, rotated.stderr

@@ -104,3 +104,33 @@ def test_a_rotated_key_signs_from_then_on_and_the_old_checkpoints_still_verify(
     assert new.key_id == new_key and old.key_id != new_key
     report = later.audit.verify()
     assert report.clean and report.checkpoints_checked == 2
+
+
+def _pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def test_a_signing_key_from_a_secret_verifies_the_checkpoints_of_earlier_keys_listed_as_public_keys(
+    ledger_factory: object, tmp_path: Path
+) -> None:
+    first_key, second_key = _pem(), _pem()
+    app = ledger_factory(checkpoint_interval=0, signing_key_pem=first_key)  # type: ignore[operator]
+    team = register_team(app)
+    app.audit.checkpoint()
+    earlier = tmp_path / "earlier-public-keys.txt"
+    earlier.write_text(SigningKeyring.from_pem(first_key).export_public(), encoding="utf-8")
+    receive_customers(app, team, 1)
+
+    forgetful = ledger_factory(checkpoint_interval=0, signing_key_pem=second_key)  # type: ignore[operator]
+    forgetful.audit.checkpoint()
+    report = forgetful.audit.verify()
+    assert [p.kind for p in report.problems] == ["checkpoint_signature"]  # the first key is unknown to it
+
+    informed = ledger_factory(checkpoint_interval=0, signing_key_pem=second_key,  # type: ignore[operator]
+                              signing_public_keys=earlier)
+    report = informed.audit.verify()
+    assert report.clean and report.checkpoints_checked == 2

@@ -341,6 +341,7 @@ def test_a_rewrite_re_signed_with_a_stolen_key_fails_only_the_published_checkpoi
 
     rewrite_chain_from(store, signed, at)
     store.run(("DELETE FROM {checkpoints}", ()), ("DELETE FROM {nodes}", ()))
+    ledger.settings.journal_path.unlink()  # they own the machine: the local journal goes too
     ledger.audit.index.extend()
     ledger.audit.checkpoint()
 
@@ -349,6 +350,21 @@ def test_a_rewrite_re_signed_with_a_stolen_key_fails_only_the_published_checkpoi
     # Nothing left in the store remembers the old leaves, so the rewrite cannot be placed more
     # precisely than "within the published tree": the finding starts at position 0.
     assert_first_problem(ledger, "published_mismatch", 0, published=published)
+
+
+def test_a_rewrite_whose_checkpoints_were_deleted_is_held_to_the_local_journal(
+        ledger: RealtyLedger, store: Store, signed: list[Row]) -> None:
+    # Database access only, no key: rewrite the chain consistently and delete the checkpoints, so
+    # that nothing in the database contradicts the rewrite. The journal outside it still does.
+    at = middle_of_a_record(signed)
+    size = ledger.audit.latest_checkpoint().tree_size
+    rewrite_chain_from(store, signed, at)
+    store.run(("DELETE FROM {checkpoints}", ()))
+
+    report = ledger.audit.verify()
+    kinds = {(p.kind, p.position) for p in report.problems}
+    assert ("checkpoint_missing", size) in kinds and ("checkpoint_mismatch", at) in kinds, report.as_dict()
+    assert report.first_problem.kind == "checkpoint_mismatch" and report.first_problem.position == at
 
 
 # --- checkpoints and witness files ----------------------------------------------------------------
