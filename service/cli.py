@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from archive.signing import KeyringError
 from domain.errors import DomainError
 from service.settings import Settings, SettingsError, load_settings
 
@@ -517,6 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SettingsError as e:
+        return _fail(args, e, str(e), EXIT_USAGE)
+    except KeyringError as e:  # a missing keyring, a key file with loose permissions, a bad key file
         return _fail(args, e, str(e), EXIT_USAGE)
     except DomainError as e:
         return _fail(args, e, f"{e.code}: {e.message}", EXIT_USAGE)

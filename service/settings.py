@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     # checkpoints when the signing key comes as a PEM secret (a keyring directory keeps them itself).
     signing_public_keys: Path | None = None
     # Every checkpoint signed here is also appended to this file, outside the database (default:
-    # checkpoints.jsonl beside the keys directory).
+    # <store>-checkpoints.jsonl beside a SQLite store, var/checkpoints-<dbname>.jsonl for PostgreSQL:
+    # one journal per log, so two stores in one directory never hold each other to their own).
     checkpoint_journal: Path | None = None
     # Names this log in its checkpoints, so a witness never confuses two logs.
     ledger_origin: str = Field(default="realty-ledger", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
@@ -122,7 +123,12 @@ class Settings(BaseSettings):
 
     @property
     def journal_path(self) -> Path:
-        return self.checkpoint_journal or self.keys_dir.parent / "checkpoints.jsonl"
+        if self.checkpoint_journal is not None:
+            return self.checkpoint_journal
+        db = self.database
+        if db.path is not None:
+            return db.path.with_name(f"{db.path.stem}-checkpoints.jsonl")
+        return self.keys_dir.parent / f"checkpoints-{db.dbname}.jsonl"
 
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""

@@ -70,3 +70,16 @@ def test_a_password_in_a_bad_url_is_not_echoed() -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings(database_url="mysql://root:hunter2@localhost/x")
     assert "hunter2" not in str(refused.value)
+
+
+def test_each_store_has_a_checkpoint_journal_of_its_own_and_stores_beside_each_other_share_the_keys() -> None:
+    a = load_settings(database_url="sqlite:////srv/ledger/a.sqlite3")
+    b = load_settings(database_url="sqlite:////srv/ledger/b.sqlite3")
+    assert a.journal_path != b.journal_path
+    assert a.journal_path == Path("/srv/ledger/a-checkpoints.jsonl")
+    assert a.keys_dir == b.keys_dir == Path("/srv/ledger/keys")
+    pg = load_settings(database_url="postgresql://u@db.internal:5432/realty")
+    assert pg.journal_path == Path("var/checkpoints-realty.jsonl") and pg.keys_dir == Path("var/keys")
+    chosen = load_settings(database_url="sqlite:////srv/ledger/a.sqlite3", checkpoint_journal="/safe/j.jsonl",
+                           signing_keys_dir="/safe/keys")
+    assert (chosen.journal_path, chosen.keys_dir) == (Path("/safe/j.jsonl"), Path("/safe/keys"))
