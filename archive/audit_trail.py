@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,7 +151,8 @@ class AuditTrail:
 
     def positions(self, originator_id: Any) -> dict[int, EventPosition]:
         """Each version of a record -> its place in the log."""
-        key = originator_id.hex if self.db.backend == "sqlite" else originator_id
+        record = originator_id if isinstance(originator_id, uuid.UUID) else uuid.UUID(str(originator_id))
+        key = record.hex if self.db.backend == "sqlite" else record
         rows = self.db.query(f"SELECT originator_version, position, {self.db.log_order} FROM {self.index.events} "  # noqa: S608
                              "WHERE originator_id = ? ORDER BY originator_version", (key,))
         return {int(v): EventPosition(int(p), int(n)) for v, p, n in rows}
