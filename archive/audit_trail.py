@@ -115,39 +115,45 @@ class AuditTrail:
 
     # --- proofs --------------------------------------------------------------------------------
 
-    def _tree_size(self, tree_size: int | None) -> int:
+    def _tree(self, tree_size: int | None) -> tuple[int, Checkpoint | None]:
+        """The tree a proof is given in (default: the latest checkpoint's), and its checkpoint."""
         if tree_size is None:
             latest = self.checkpoints.latest()
             if latest is None:
                 raise ProofUnavailable("no checkpoint has been signed yet; make one with `realty audit checkpoint`")
-            return latest.tree_size
+            return latest.tree_size, latest
         if tree_size < 1:
             raise ProofUnavailable(f"a tree size must be at least 1, got {tree_size}")
-        indexed = self.index.extend() if tree_size > self.index.size() else self.index.size()
+        indexed = self.index.size()
+        if tree_size > indexed:
+            indexed = self.index.extend()
         if tree_size > indexed:
             raise ProofUnavailable(f"tree size {tree_size} is beyond the log's {indexed} events")
-        return tree_size
+        return tree_size, self.checkpoints.at(tree_size)
 
     def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
         """The inclusion proof of the event at ``position`` in the tree of ``tree_size`` events
         (default: the latest checkpoint's), with that tree's root and checkpoint if one was signed."""
-        size = self._tree_size(tree_size)
+        size, checkpoint = self._tree(tree_size)
         if not 0 <= position < size:
             raise ProofUnavailable(f"position {position} is outside a tree of {size} events")
-        proof = self.index.inclusion_proof(position, size)
-        return {"position": position, "tree_size": size, "leaf_hash": self.index.leaf(position).hex(),
-                "proof": [p.hex() for p in proof], "root_hash": self.index.root(size).hex(),
-                "checkpoint": checkpoint_dict(self.checkpoints.at(size))}
+        wanted = merkle.inclusion_proof_nodes(position, size)
+        nodes = self.index.proof_material(size, [*wanted, (0, position)])
+        return {"position": position, "tree_size": size, "leaf_hash": nodes[(0, position)].hex(),
+                "proof": [p.hex() for p in merkle.inclusion_proof_from_nodes(position, size, nodes)],
+                "root_hash": merkle.root_from_nodes(size, nodes).hex(), "checkpoint": checkpoint_dict(checkpoint)}
 
     def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
-        size = self._tree_size(second)
+        size, checkpoint = self._tree(second)
         if not 1 <= first <= size:
             raise ProofUnavailable(f"the first tree size must be between 1 and {size}, got {first}")
-        proof = self.index.consistency_proof(first, size)
-        return {"first": first, "second": size, "first_root_hash": self.index.root(first).hex(),
-                "second_root_hash": self.index.root(size).hex(), "proof": [p.hex() for p in proof],
+        nodes = self.index.proof_material(size, [*merkle.consistency_proof_nodes(first, size),
+                                                 *merkle.root_nodes(first)])
+        return {"first": first, "second": size, "first_root_hash": merkle.root_from_nodes(first, nodes).hex(),
+                "second_root_hash": merkle.root_from_nodes(size, nodes).hex(),
+                "proof": [p.hex() for p in merkle.consistency_proof_from_nodes(first, size, nodes)],
                 "first_checkpoint": checkpoint_dict(self.checkpoints.at(first)),
-                "second_checkpoint": checkpoint_dict(self.checkpoints.at(size))}
+                "second_checkpoint": checkpoint_dict(checkpoint)}
 
     def positions(self, originator_id: Any) -> dict[int, EventPosition]:
         """Each version of a record -> its place in the log."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from archive.recorders import SCHEMA_LOCK
@@ -47,9 +48,10 @@ class Database:
         """One transaction (committed when the block ends without an error)."""
         if self.backend == "sqlite":
             with self.datastore.transaction(commit=True) as cursor:
-                yield Cursor(self, cursor)
+                yield Cursor(self, _tuples(cursor))
         else:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            with (self.datastore.get_connection() as conn, conn.transaction(),
+                  conn.cursor(row_factory=tuple_row) as cursor):
                 yield Cursor(self, cursor)
 
     @contextmanager
@@ -57,15 +59,22 @@ class Database:
         """A read-only transaction: one consistent snapshot on both backends."""
         if self.backend == "sqlite":
             with self.datastore.transaction(commit=False) as cursor:
-                yield Cursor(self, cursor)
+                yield Cursor(self, _tuples(cursor))
         else:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            with (self.datastore.get_connection() as conn, conn.transaction(),
+                  conn.cursor(row_factory=tuple_row, binary=True) as cursor):
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield Cursor(self, cursor)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.reading() as cursor:
-            return cursor.query(statement, params)
+        """One statement's rows, as tuples. A single statement sees one snapshot by itself, so on
+        PostgreSQL it runs without a transaction around it (a BEGIN, a SET and a COMMIT fewer);
+        rows come in binary form (no hex decoding of ``bytea``)."""
+        if self.backend == "sqlite":
+            with self.datastore.transaction(commit=False) as cursor:
+                return Cursor(self, _tuples(cursor)).query(statement, params)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            return Cursor(self, cursor).query(statement, params)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         with self.transaction() as cursor:
@@ -95,6 +104,10 @@ class Cursor:
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cursor.execute(self._db._sql(statement), params)
-        if self._db.backend == "sqlite":
-            return [tuple(row) for row in self._cursor.fetchall()]
-        return [tuple(row.values()) for row in self._cursor.fetchall()]
+        return list(self._cursor.fetchall())
+
+
+def _tuples(cursor: Any) -> Any:
+    """The library's SQLite cursor, set to give plain tuples (its connections make ``Row`` objects)."""
+    cursor.sqlite_cursor.row_factory = None
+    return cursor.sqlite_cursor

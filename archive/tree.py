@@ -55,21 +55,31 @@ class MerkleIndex:
         found: dict[Node, bytes] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            where = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
-            params = [v for node in chunk for v in node]
-            statement = f"SELECT level, idx, hash FROM {self.nodes_table} WHERE {where}"  # noqa: S608
+            if self.db.backend == "postgres":  # one plan whatever the number of nodes
+                statement = (f"SELECT level, idx, hash FROM {self.nodes_table} WHERE (level, idx) IN "  # noqa: S608
+                             "(SELECT * FROM unnest(?::int[], ?::bigint[]))")
+                params: list[Any] = [[n[0] for n in chunk], [n[1] for n in chunk]]
+            else:
+                statement = (f"SELECT level, idx, hash FROM {self.nodes_table} WHERE "  # noqa: S608
+                             + " OR ".join("(level = ? AND idx = ?)" for _ in chunk))
+                params = [v for node in chunk for v in node]
             rows = cursor.query(statement, params) if cursor else self.db.query(statement, params)
             found.update({(int(level), int(idx)): bytes(h) for level, idx, h in rows})
         return found
 
-    def _complete(self, wanted: list[Node], size: int) -> dict[Node, bytes]:
-        if size > self.size():
+    def _complete(self, wanted: list[Node], size: int, *, checked: bool = False) -> dict[Node, bytes]:
+        if not checked and size > self.size():
             raise ValueError(f"tree size {size} is beyond the {self.size()} indexed events")
         nodes = self.nodes(wanted)
         missing = [n for n in wanted if n not in nodes]
         if missing:
             raise LogDamaged(f"the Merkle index lacks node {missing[0]}; rebuild it from the log")
         return nodes
+
+    def proof_material(self, size: int, wanted: list[Node]) -> dict[Node, bytes]:
+        """Every node a proof at ``size`` needs, and the root's, in one query (the caller has
+        checked that ``size`` is indexed: a signed checkpoint's, or at most ``size()``)."""
+        return self._complete([*wanted, *merkle.root_nodes(size)], size, checked=True)
 
     def root(self, size: int) -> bytes:
         return merkle.root_from_nodes(size, self._complete(merkle.root_nodes(size), size))

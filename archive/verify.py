@@ -25,6 +25,7 @@ The report names the first bad position and what happened there:
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from archive.sql import Database
 from archive.tree import MerkleIndex
 
 BATCH = 5000
+_sha256 = hashlib.sha256
 LOOKAHEAD = 10_000  # rows searched past a broken link to tell a swap or an insertion from a change
 _CHAIN_KINDS = frozenset({"modified", "missing", "inserted", "reordered"})
 
@@ -92,33 +94,43 @@ class _Row:
 
 
 class _Rows:
-    """The log's rows in log order, read in batches, with a look-ahead for classifying damage."""
+    """The log's rows in log order, read in batches of plain tuples, with a look-ahead (as
+    ``_Row``s) for classifying damage."""
 
     def __init__(self, db: Database, events: str, after_notification: int) -> None:
         self.db, self.events, self.after = db, events, after_notification
-        self.buffer: deque[_Row] = deque()
+        self.buffer: deque[tuple[Any, ...]] = deque()
 
     def _fetch(self) -> bool:
         rows = self.db.query(
             f"SELECT {self.db.log_order}, position, originator_id, originator_version, topic, state, chain_hash "  # noqa: S608
             f"FROM {self.events} WHERE {self.db.log_order} > ? ORDER BY {self.db.log_order} LIMIT ?",
             (self.after, BATCH))
-        self.buffer.extend(_Row(int(nid), position, event_leaf(oid, version, topic, bytes(state)),
-                                None if chain is None else bytes(chain))
-                           for nid, position, oid, version, topic, state, chain in rows)
+        self.buffer.extend(rows)
         if rows:
             self.after = int(rows[-1][0])
         return bool(rows)
 
-    def next(self) -> _Row | None:
+    def batch(self) -> list[tuple[Any, ...]]:
+        """The next rows (what is buffered, else a fresh batch); empty at the end of the log."""
         if not self.buffer and not self._fetch():
-            return None
-        return self.buffer.popleft()
+            return []
+        rows = list(self.buffer)
+        self.buffer.clear()
+        return rows
+
+    def put_back(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.buffer.extendleft(reversed(rows))
 
     def peek(self, count: int) -> list[_Row]:
         while len(self.buffer) < count and self._fetch():
             pass
-        return list(islice(self.buffer, count))
+        return [_row(r) for r in islice(self.buffer, count)]
+
+
+def _row(raw: tuple[Any, ...]) -> _Row:
+    nid, position, oid, version, topic, state, chain = raw
+    return _Row(int(nid), position, event_leaf(oid, version, topic, bytes(state)), None if chain is None else bytes(chain))
 
 
 def verify_log(
@@ -166,29 +178,39 @@ def verify_log(
             raise ValueError(f"position {start - 1} is not in the log; verify from 0")
         after, previous = int(rows[0][0]), bytes(rows[0][1])
 
+    # The hot loop of the whole audit: one pass over every event, so it works on plain tuples and
+    # keeps the Merkle tree's right edge inline (``merkle.Frontier`` does the same, one call per
+    # leaf dearer); damage is handed to ``_classify`` with a look-ahead only when found.
     rows = _Rows(db, events, after)
+    edge = list(frontier.nodes().values())
     before_previous = previous
     position = start
     chain_broken = False
     next_target = 0
-    while True:
-        row = rows.next()
-        if row is None:
-            break
-        if not chain_broken and (row.position != position or row.chain_hash != link(previous, row.leaf)):
-            report.problems.append(_classify(row, position, previous, before_previous, rows))
-            chain_broken = True  # later links are judged against a broken one: only the tree goes on
-        before_previous, previous = previous, row.chain_hash or b""
-        frontier.append(row.leaf)
-        position += 1
-        while next_target < len(targets) and targets[next_target][0] == position:
-            _check_root(report, targets[next_target], frontier.root(), index, start, after)
-            next_target += 1
-        if progress is not None and position % BATCH == 0:
+    sizes = [t[0] for t in targets]
+    while batch := rows.batch():
+        for i, (nid, pos, oid, version, topic, state, chain) in enumerate(batch):
+            leaf = event_leaf(oid, version, topic, state)
+            if not chain_broken and (pos != position or chain != _sha256(previous + leaf).digest()):
+                rows.put_back(batch[i + 1:])
+                report.problems.append(_classify(_row(batch[i]), position, previous, before_previous, rows))
+                chain_broken = True  # later links are judged against a broken one: only the tree goes on
+                del batch[i + 1:]
+            before_previous, previous = previous, chain or b""
+            acc, idx = leaf, position
+            while idx & 1:
+                acc = _sha256(b"\x01" + edge.pop() + acc).digest()
+                idx >>= 1
+            edge.append(acc)
+            position += 1
+            while next_target < len(sizes) and sizes[next_target] == position:
+                _check_root(report, targets[next_target], _root(edge), index, start, after)
+                next_target += 1
+        if progress is not None:
             progress(position)
     report.events = position - start
     report.tree_size = position
-    report.root_hash = frontier.root().hex()
+    report.root_hash = _root(edge).hex()
     for size, cp, is_published in targets[next_target:]:
         kind = "published_mismatch" if is_published else "truncated"
         report.problems.append(Finding(kind, position, (
@@ -197,6 +219,16 @@ def verify_log(
     if progress is not None:
         progress(position)
     return report
+
+
+def _root(edge: list[bytes]) -> bytes:
+    """The root of a tree from the hashes of its right edge (largest subtree first)."""
+    if not edge:
+        return merkle.EMPTY_ROOT
+    acc = edge[-1]
+    for left in reversed(edge[:-1]):
+        acc = _sha256(b"\x01" + left + acc).digest()
+    return acc
 
 
 def _check_root(report: Report, target: tuple[int, Checkpoint, bool], root: bytes, index: MerkleIndex | None,
