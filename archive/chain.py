@@ -33,8 +33,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from archive.merkle import leaf_hash
-
 ENCODING_PREFIX = b"realty-event/v1\x00"
 GENESIS = bytes(32)
 HASH_SIZE = 32
@@ -47,26 +45,37 @@ _U32 = struct.Struct(">I")
 def event_bytes(originator_id: uuid.UUID | str, originator_version: int, topic: str, state: bytes) -> bytes:
     """The canonical encoding (version 1) of one stored event."""
     oid = _canonical_id(originator_id)
-    topic_part = _TOPIC_PARTS.get(topic)
-    if topic_part is None:
-        t = topic.encode("utf-8")
-        topic_part = _U32.pack(len(t)) + t
-        if len(_TOPIC_PARTS) < 10_000:  # event topics are a small fixed set; a damaged log is not
-            _TOPIC_PARTS[topic] = topic_part
     state = bytes(state)
-    return b"".join((ENCODING_PREFIX, _U16.pack(len(oid)), oid, _I64.pack(originator_version), topic_part,
+    return b"".join((ENCODING_PREFIX, _U16.pack(len(oid)), oid, _I64.pack(originator_version), _topic_part(topic),
                      _U32.pack(len(state)), state))
 
 
 def event_leaf(originator_id: uuid.UUID | str, originator_version: int, topic: str, state: bytes) -> bytes:
-    """The Merkle leaf hash of one stored event."""
-    return leaf_hash(event_bytes(originator_id, originator_version, topic, state))
+    """The Merkle leaf hash of one stored event: ``leaf_hash(event_bytes(...))``, computed without
+    building the bytes (the hash of the fixed prefix is copied, the state is hashed in place)."""
+    oid = _canonical_id(originator_id)
+    h = _LEAF_PREFIX.copy()
+    h.update(b"".join((_U16.pack(len(oid)), oid, _I64.pack(originator_version), _topic_part(topic),
+                       _U32.pack(len(state)))))
+    h.update(state)
+    return h.digest()
 
 
 # Verification encodes every event of the log, so the common cases are kept cheap: topics are
 # cached, and SQLite's 32-digit lowercase hex ids are hyphenated without building a UUID.
 _TOPIC_PARTS: dict[str, bytes] = {}
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
+_LEAF_PREFIX = hashlib.sha256(b"\x00" + ENCODING_PREFIX)  # RFC 9162's leaf byte, then the encoding's
+
+
+def _topic_part(topic: str) -> bytes:
+    part = _TOPIC_PARTS.get(topic)
+    if part is None:
+        t = topic.encode("utf-8")
+        part = _U32.pack(len(t)) + t
+        if len(_TOPIC_PARTS) < 10_000:  # event topics are a small fixed set; a damaged log is not
+            _TOPIC_PARTS[topic] = part
+    return part
 
 
 def _canonical_id(originator_id: uuid.UUID | str) -> bytes:

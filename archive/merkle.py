@@ -177,7 +177,8 @@ def _range_nodes(lo: int, hi: int) -> list[Node]:
     return nodes
 
 
-def _fold(hashes: Sequence[bytes]) -> bytes:
+def fold_edge(hashes: Sequence[bytes]) -> bytes:
+    """The root of a tree from the hashes of its right edge (``root_nodes`` order, largest first)."""
     if not hashes:
         return EMPTY_ROOT
     # RFC 9162 puts the larger subtree on the left, so a ragged right edge folds from the right.
@@ -189,7 +190,7 @@ def _fold(hashes: Sequence[bytes]) -> bytes:
 
 
 def _range_hash(lo: int, hi: int, nodes: Mapping[Node, bytes]) -> bytes:
-    return _fold([nodes[n] for n in _range_nodes(lo, hi)])
+    return fold_edge([nodes[n] for n in _range_nodes(lo, hi)])
 
 
 def _nodes_of(ranges: list[tuple[int, int]]) -> list[Node]:
@@ -223,7 +224,7 @@ def root_nodes(tree_size: int) -> list[Node]:
 
 
 def root_from_nodes(tree_size: int, nodes: Mapping[Node, bytes]) -> bytes:
-    return _fold([nodes[n] for n in root_nodes(tree_size)])
+    return fold_edge([nodes[n] for n in root_nodes(tree_size)])
 
 
 class Frontier:
@@ -265,4 +266,4 @@ class Frontier:
         return completed
 
     def root(self) -> bytes:
-        return _fold(self._hashes)
+        return fold_edge(self._hashes)
