@@ -2,13 +2,15 @@
 
 Each stored event row carries two more columns: ``position``, its 0-based place in the log (the
 Merkle leaf index; notification ids may have gaps, positions never do), and ``chain_hash``. Both
-are computed by the database in the very statement that inserts the row, from the newest row in
-the table, while the log's write lock is held (PostgreSQL's EXCLUSIVE table lock, SQLite's single
+are fixed in the very statement that inserts the row, against the newest row in the table, while
+the log's write lock is held (PostgreSQL's EXCLUSIVE table lock, SQLite's single
 writer): no other insert can come between reading the head and writing after it, so the chain
 follows exactly the commit order that readers of the log see.
 
-Only the leaf hashes are computed in Python (they depend on nothing but the event). On SQLite the
-link is a deterministic SQL function registered on the connection; PostgreSQL has ``sha256()``.
+On PostgreSQL only the leaf hashes are computed in Python (they depend on nothing but the
+event) and the links by ``sha256()`` in the statement. On SQLite the position and link are computed
+in Python from the head this process remembers, and the statement inserts only if that head is
+still the newest row (see ``ChainedSQLiteRecorder``).
 
 A store written before the chain existed is chained once, when it is opened (``create_table``): the
 two columns are added and filled in log order, in one transaction under the write lock. Its rows
@@ -18,7 +20,6 @@ written; the audit guide says so.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -40,13 +41,20 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         table = self.events_table_name
-        # An INSERT takes the write lock before it reads, so the head it reads is the newest row.
+        # The head (newest row) this process last wrote is remembered, and each insert carries its
+        # position and link computed from it in Python, on the condition that the head is still
+        # that row. An INSERT takes the write lock before it reads, so the condition is checked
+        # against the newest row; if another process (or a rolled-back transaction of ours) has
+        # made the memory wrong, nothing is inserted and the head is read under the lock instead.
+        # Computing in Python rather than in an SQL function keeps the statement from needing the
+        # GIL while it holds the database's write lock (under load, a convoy of waiting threads).
         self.insert_events_statement = (
             f"INSERT INTO {table} (originator_id, originator_version, topic, state, position, chain_hash) "  # noqa: S608
-            "SELECT ?, ?, ?, ?, COALESCE(head.position + 1, 0), realty_link(COALESCE(head.chain_hash, ?), ?) "
-            f"FROM (SELECT 1) LEFT JOIN (SELECT position, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1) "
-            "AS head"
+            f"SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT MAX(rowid) FROM {table}) IS ? "
+            f"AND (SELECT chain_hash FROM {table} WHERE rowid = ?) IS ?"
         )
+        self.head_statement = f"SELECT rowid, position, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1"  # noqa: S608
+        self._head: tuple[int | None, int, bytes | None] = (None, -1, None)  # rowid, position, chain hash
 
     def construct_create_table_statements(self) -> list[str]:
         table = self.events_table_name
@@ -74,21 +82,24 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         self._check_guards(c, kwargs.get("guards"))
+        cursor = c.sqlite_cursor
+        rowid, position, previous = self._head
         returning = []
         for s in stored_events:
             oid = s.originator_id
-            params = (oid.hex if isinstance(oid, uuid.UUID) else oid, s.originator_version, s.topic, s.state,
-                      GENESIS, event_leaf(oid, s.originator_version, s.topic, s.state))
-            try:
-                c.execute(self.insert_events_statement, params)
-            except sqlite3.OperationalError as e:
-                # A connection of the pool's that has not met the link function yet: the statement
-                # failed while being prepared, before touching anything, so register and run it.
-                if "realty_link" not in str(e):
-                    raise
-                c.sqlite_cursor.connection.create_function("realty_link", 2, link, deterministic=True)
-                c.execute(self.insert_events_statement, params)
-            returning.append(c.lastrowid)
+            leaf = event_leaf(oid, s.originator_version, s.topic, s.state)
+            row = (oid.hex if isinstance(oid, uuid.UUID) else oid, s.originator_version, s.topic, s.state)
+            chain_hash = link(previous or GENESIS, leaf)
+            cursor.execute(self.insert_events_statement, (*row, position + 1, chain_hash, rowid, rowid, previous))
+            if cursor.rowcount != 1:  # the remembered head is not the newest row: read it (we hold the lock)
+                rowid, position, previous = cursor.execute(self.head_statement).fetchone() or (None, -1, None)
+                chain_hash = link(previous or GENESIS, leaf)
+                cursor.execute(self.insert_events_statement, (*row, position + 1, chain_hash, rowid, rowid, previous))
+                if cursor.rowcount != 1:  # pragma: no cover - the write lock is ours
+                    raise RecordMovedOn("the log's head moved while the write lock was held")
+            rowid, position, previous = cursor.lastrowid, position + 1, chain_hash
+            returning.append(rowid)
+        self._head = (rowid, position, previous)  # if this transaction rolls back, the next insert finds out
         return returning
 
 

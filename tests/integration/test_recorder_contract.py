@@ -38,7 +38,7 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from archive.chain import GENESIS, event_leaf, link
+from archive.chain import GENESIS, chain_rows, event_leaf, link
 from archive.chained import ChainedPostgresRecorder, ChainedSQLiteRecorder
 from tests.conftest import require_postgres
 
@@ -100,12 +100,15 @@ class _SQLiteFile(_TestCase):
         """Another process in the middle of a write: lock taken, event appended, not committed."""
         conn = sqlite3.connect(self.db_name, isolation_level=None)
         try:
-            conn.create_function("realty_link", 2, link, deterministic=True)
             conn.execute("BEGIN IMMEDIATE")
-            e = appended
-            conn.execute(recorder.insert_events_statement, (  # type: ignore[union-attr]
-                e.originator_id.hex, e.originator_version, e.topic, e.state, GENESIS,
-                event_leaf(e.originator_id, e.originator_version, e.topic, e.state)))
+            e, table = appended, recorder.events_table_name
+            head = conn.execute(f"SELECT position, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1").fetchone()  # noqa: S608
+            position, previous = head or (-1, GENESIS)
+            conn.execute(
+                f"INSERT INTO {table} (originator_id, originator_version, topic, state, position, chain_hash) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (e.originator_id.hex, e.originator_version, e.topic, e.state, position + 1,
+                 link(previous, event_leaf(e.originator_id, e.originator_version, e.topic, e.state))))
             yield
             conn.execute("COMMIT")
         finally:
@@ -367,6 +370,63 @@ class _GuardContract(_TestCase):
         # Serialised by the lock: the other writer's event comes first in the log.
         order = [n.originator_id for n in recorder.select_notifications(start=None, limit=10)]
         self.assertLess(order.index(unrelated.originator_id), order.index(written.originator_id))
+
+
+# --- the chain contract ---------------------------------------------------------------------------
+
+
+class _ChainContract(_TestCase):
+    if TYPE_CHECKING:
+
+        def create_recorder(self) -> Recorder: ...
+        def another_process(self, recorder: Recorder) -> Recorder: ...
+
+    def assert_chain_whole(self, recorder: Recorder) -> int:
+        """Every row at the next position, linked to the row before; the number of rows."""
+        rows = recorder.select_notifications(start=None, limit=100_000)
+        stored = _positions_and_links(recorder)
+        expected = list(chain_rows((n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in rows))
+        self.assertEqual(stored, [(position, chain_hash) for _, position, chain_hash in expected])
+        return len(rows)
+
+    def test_the_chain_stays_whole_when_processes_write_in_turn_and_a_refused_insert_rolls_back(self) -> None:
+        # Each recorder remembers the head it wrote; another process's writes and a rolled-back
+        # insert of its own make that memory stale, and the next insert must notice.
+        mine = self.create_recorder()
+        theirs = self.another_process(mine)
+        guarded = uuid.uuid4()
+        mine.insert_events([event(guarded, 1)])
+        for round_ in range(6):
+            mine.insert_events([event(uuid.uuid4(), 1), event(uuid.uuid4(), 1)])
+            with self.assertRaises(IntegrityError):  # refused by the guard, before any row
+                mine.insert_events([event(uuid.uuid4(), 1)], guards={guarded: 7})
+            with self.assertRaises(IntegrityError):  # refused after its first row went in: rolled back
+                mine.insert_events([event(uuid.uuid4(), 1), event(guarded, 1)])
+            theirs.insert_events([event(uuid.uuid4(), 1)])
+            if round_ % 2:
+                mine.insert_events([event(uuid.uuid4(), 1)])
+        self.assertEqual(self.assert_chain_whole(mine), 1 + 6 * 3 + 3)
+
+
+def _positions_and_links(recorder: Recorder) -> list[tuple[int, bytes]]:
+    table = recorder.events_table_name
+    if isinstance(recorder, ChainedSQLiteRecorder):
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, chain_hash FROM {table} ORDER BY rowid")  # noqa: S608
+            return [(int(r[0]), bytes(r[1])) for r in c.fetchall()]
+    with recorder.datastore.get_connection() as conn:
+        rows = conn.execute(SQL("SELECT position, chain_hash FROM {}.{} ORDER BY notification_id").format(
+            Identifier(recorder.datastore.schema), Identifier(table))).fetchall()
+        return [(int(r["position"]), bytes(r["chain_hash"])) for r in rows]
+
+
+class TestTheChainOnSQLite(_SQLiteFile, _ChainContract, unittest.TestCase):
+    pass
+
+
+@pytest.mark.postgres
+class TestTheChainOnPostgreSQL(_PostgresSchema, _ChainContract, unittest.TestCase):
+    pass
 
 
 class TestTheGuardOnSQLite(_SQLiteFile, _GuardContract, unittest.TestCase):
