@@ -37,6 +37,8 @@ test-slow: $(DEVSTAMP)
 bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/append.py --backend sqlite
 	$(BIN)/python benchmarks/append.py --backend postgres
+	$(BIN)/python benchmarks/verify.py --backend sqlite
+	$(BIN)/python benchmarks/verify.py --backend postgres
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
