@@ -289,7 +289,7 @@ def _classify(row: _Row, position: int, previous: bytes, before_previous: bytes,
         # The chain vouches for this event right here, so only its position column is wrong: nothing
         # was deleted or moved, unless the next row links past it (a row slipped in with a made-up
         # position, its link computed by someone who knows the algorithm).
-        if ahead and ahead[0].chain_hash == link(previous, ahead[0].leaf):
+        if _next_links_onto(ahead, previous):
             return Finding("inserted", position, (
                 f"the row at position {position} (claiming position {row.position}) does not belong to the chain: "
                 "the next row links past it"), nid)
@@ -310,7 +310,7 @@ def _classify(row: _Row, position: int, previous: bytes, before_previous: bytes,
     if position > 0 and row.chain_hash == link(before_previous, row.leaf):
         return Finding("inserted", position - 1, (
             f"the row at position {position - 1} does not belong to the chain: the next row links past it"), nid)
-    if ahead and ahead[0].chain_hash == link(previous, ahead[0].leaf):
+    if _next_links_onto(ahead, previous):
         return Finding("inserted", position, (
             f"the row at position {position} does not belong to the chain: the next row links past it"), nid)
     for later in ahead:
@@ -321,3 +321,9 @@ def _classify(row: _Row, position: int, previous: bytes, before_previous: bytes,
     return Finding("modified", position, (
         f"the event at position {position} was changed after it was recorded (its content no longer gives "
         "its chain hash)"), nid)
+
+
+def _next_links_onto(ahead: list[_Row], previous: bytes) -> bool:
+    """Whether the row after the broken one links onto the chain hash before it: the broken row is
+    not part of the chain (it was slipped in)."""
+    return bool(ahead) and ahead[0].chain_hash == link(previous, ahead[0].leaf)
