@@ -501,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         project_port, bare_port = free_port(), free_port()
         project_server = Server(
             "project", [*realty_argv(), "serve", "--port", str(project_port)],
-            child_env(REALTY_DATABASE_URL=backend.project_url()), project_port, "/readyz", log_dir)
+            # Signing keys and checkpoint journal in the scratch directory, never the checkout's var/.
+            child_env(REALTY_DATABASE_URL=backend.project_url(), REALTY_SIGNING_KEYS_DIR=os.path.join(log_dir, "keys"),
+                      REALTY_CHECKPOINT_JOURNAL=os.path.join(log_dir, "checkpoints.jsonl")),
+            project_port, "/readyz", log_dir)
         bare_server = Server(
             "bare", [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_api:create_app",
                      "--factory", "--host", "127.0.0.1", "--port", str(bare_port), "--workers", "1",
