@@ -94,6 +94,13 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
         self._notify_channel(curs)
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
+    def _notify_channel(self, curs: Cursor[DictRow]) -> None:
+        # Never a prepared statement: it is queued in the insert's pipeline after the guard, and
+        # psycopg (3.3) records a statement as prepared when it is first auto-prepared even if the
+        # pipeline was aborted before the server saw it (a failed guard), after which every use on
+        # that connection fails with "prepared statement ... does not exist".
+        curs.execute(SQL("NOTIFY {0}").format(Identifier(self.channel_name)), prepare=False)
+
     def _check_guards(self, curs: Cursor[DictRow], guards: Guards | None) -> None:
         """Queue the guard statement (pipelined: a failure surfaces at the insert's sync)."""
         if not guards:

@@ -435,6 +435,31 @@ class TestTheGuardOnSQLite(_SQLiteFile, _GuardContract, unittest.TestCase):
 
 @pytest.mark.postgres
 class TestTheGuardOnPostgreSQL(_PostgresSchema, _GuardContract, unittest.TestCase):
+    def test_a_refused_guard_never_leaves_the_connection_unable_to_insert(self) -> None:
+        # psycopg prepares a statement on its sixth use; if that use is queued in a pipeline after
+        # a guard that fails, the server never prepares it while psycopg believes it has, and every
+        # later insert on that connection failed ("prepared statement ... does not exist"). So:
+        # a refusal after every number of successful inserts, each time on a fresh connection.
+        self.create_recorder()  # the table (creating it takes two connections)
+        params = conninfo_to_dict(self.url)
+        guarded = uuid.uuid4()
+        for successes in range(9):
+            one_connection = PostgresDatastore(
+                dbname=str(params.get("dbname", "test")), host=str(params.get("host", "127.0.0.1")),
+                port=str(params.get("port", "5432")), user=str(params.get("user", "postgres")),
+                password=str(params.get("password", "")), schema=self.schema, pool_size=1, max_overflow=0)
+            self._datastores.append(one_connection)
+            recorder = ChainedPostgresRecorder(one_connection, events_table_name=self.table)
+            if successes == 0:
+                recorder.insert_events([event(guarded, 1)])
+            for _ in range(successes):
+                recorder.insert_events([event(uuid.uuid4(), 1)], guards={guarded: 1})
+            with self.assertRaises(IntegrityError):
+                recorder.insert_events([event(uuid.uuid4(), 1)], guards={guarded: 5})
+            written = event(uuid.uuid4(), 1)
+            recorder.insert_events([written], guards={guarded: 1})
+            self.assertEqual(recorder.select_events(written.originator_id), [written], successes)
+
     def test_a_guarded_insert_wakes_subscribers(self) -> None:
         # The guarded path takes the lock and notifies itself rather than through the library.
         recorder = self.create_recorder()
