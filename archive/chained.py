@@ -53,6 +53,13 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
             f"SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT MAX(rowid) FROM {table}) IS ? "
             f"AND (SELECT chain_hash FROM {table} WHERE rowid = ?) IS ?"
         )
+        # The usual command guards one record (its actor): that guard rides on the first insert as
+        # two more conditions, so the write lock is held for one statement, not two. If the insert
+        # does not happen, the guard is checked on its own (naming the record) before the head.
+        self.insert_guarded_statement = self.insert_events_statement + (
+            f" AND NOT EXISTS (SELECT 1 FROM {table} WHERE originator_id = ? AND originator_version = ?)"  # noqa: S608
+            f" AND (? = 0 OR EXISTS (SELECT 1 FROM {table} WHERE originator_id = ? AND originator_version = ?))"
+        )
         self.head_statement = f"SELECT rowid, position, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1"  # noqa: S608
         self._head: tuple[int | None, int, bytes | None] = (None, -1, None)  # rowid, position, chain hash
 
@@ -81,7 +88,10 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        self._check_guards(c, kwargs.get("guards"))
+        guards = dict(kwargs.get("guards") or {})
+        riding = next(iter(guards.items())) if len(guards) == 1 and stored_events else None
+        if riding is None:
+            self._check_guards(c, guards)
         cursor = c.sqlite_cursor
         rowid, position, previous = self._head
         returning = []
@@ -90,7 +100,15 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
             leaf = event_leaf(oid, s.originator_version, s.topic, s.state)
             row = (oid.hex if isinstance(oid, uuid.UUID) else oid, s.originator_version, s.topic, s.state)
             chain_hash = link(previous or GENESIS, leaf)
-            cursor.execute(self.insert_events_statement, (*row, position + 1, chain_hash, rowid, rowid, previous))
+            if riding is not None:
+                guarded, version = riding[0].hex, riding[1]
+                cursor.execute(self.insert_guarded_statement, (*row, position + 1, chain_hash, rowid, rowid, previous,
+                                                               guarded, version + 1, version, guarded, version))
+            else:
+                cursor.execute(self.insert_events_statement, (*row, position + 1, chain_hash, rowid, rowid, previous))
+            if cursor.rowcount != 1 and riding is not None:
+                self._check_guards(c, guards)  # the statement took the write lock: this names a moved record
+            riding = None
             if cursor.rowcount != 1:  # the remembered head is not the newest row: read it (we hold the lock)
                 rowid, position, previous = cursor.execute(self.head_statement).fetchone() or (None, -1, None)
                 chain_hash = link(previous or GENESIS, leaf)
