@@ -2,7 +2,8 @@
 
 Errors are one line on stderr and a non-zero exit (2 for bad input or a broken rule, 1 for
 anything else); ``--debug`` shows the traceback. Personal data is masked in printed records
-unless ``--reveal`` is given: the terminal is often shared or recorded.
+unless ``--reveal --by STAFF_ID`` is given (the terminal is often shared or recorded), and such a
+full read is recorded on that staff member's access log.
 """
 
 from __future__ import annotations
@@ -324,6 +325,29 @@ def _program() -> str:
         return str(argv0)
 
 
+# Roles that read personal data in full (the day-to-day roles of the API's FULL_VIEW, and audit).
+FULL_READERS = frozenset({"property_consultant", "customer_manager", "customer_service", "sales_manager",
+                          "compliance_officer"})
+
+
+def _full_read(app: Any, args: argparse.Namespace, record_id: str, kind: str, purpose: str,
+               roles: frozenset[str] = FULL_READERS) -> bool:
+    """Whether personal data is shown in full: only with ``--reveal``, and only to the staff member
+    named with ``--by`` (of one of ``roles``), whose read is recorded on their personal-data access
+    log like a read through the API. The command line has no login: ``--by`` names who answers
+    for the read."""
+    if not args.reveal:
+        return False
+    if not args.by:
+        raise CliError("--reveal needs --by STAFF_ID: full reads of personal data are recorded", EXIT_USAGE)
+    if app.staff_member(args.by)["role"] not in roles:
+        raise CliError(f"--by must name a {' or '.join(sorted(roles))}", EXIT_USAGE)
+    from service.application import Acting
+
+    app.record_personal_data_read(Acting(args.by), record_id, subject_kind=kind, purpose=purpose)
+    return True
+
+
 def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from service.redaction import redact_events, redact_state
@@ -335,9 +359,10 @@ def cmd_show(kind: str) -> Callable[[argparse.Namespace], int]:
             if state["kind"] != _KIND_OF_COMMAND[kind]:
                 raise CliError(f"{args.id} is a {state['kind']}, not a {kind}", EXIT_USAGE)
             history = app.history(args.id) if args.history else None
+            full = _full_read(app, args, args.id, state["kind"], f"cli {kind} show")
         finally:
             app.close()
-        if not args.reveal:
+        if not full:
             state = redact_state(state)
             history = None if history is None else redact_events(history)
         if args.json:
@@ -506,7 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
         when.add_argument("--version", type=int, help="the state as of this version")
         when.add_argument("--at", help="the state as recorded at this time (ISO 8601 with offset)")
         show.add_argument("--json", action="store_true", help="print JSON")
-        show.add_argument("--reveal", action="store_true", help="show personal data unmasked")
+        show.add_argument("--reveal", action="store_true",
+                          help="show personal data unmasked (needs --by; the read is recorded)")
+        show.add_argument("--by", help="the staff member reading in full (staff id)")
         show.set_defaults(func=cmd_show(kind))
     return parser
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from service.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, _console, _open, _settings
+from service.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, _console, _full_read, _open, _settings
 
 
 def _read_checkpoint(path: str) -> Any:
@@ -184,18 +184,9 @@ def _audit_reader(app: Any, args: argparse.Namespace, record_id: str) -> tuple[d
     """The record's state, and whether the reader sees personal data in full: only with --reveal,
     and only as a compliance officer named with --by, whose read is then recorded on their log."""
     state = app.state(record_id)
-    if not args.reveal:
-        return state, False
-    if not args.by:
-        raise CliError("--reveal needs --by COMPLIANCE_OFFICER_ID: full reads of personal data are recorded",
-                       EXIT_USAGE)
-    if app.staff_member(args.by)["role"] != "compliance_officer":
-        raise CliError("--by must name a compliance officer", EXIT_USAGE)
-    from service.application import Acting
-
-    app.record_personal_data_read(Acting(args.by), record_id, subject_kind=state["kind"],
-                                  purpose=f"cli audit {args.action}")
-    return state, True
+    full = _full_read(app, args, record_id, state["kind"], f"cli audit {args.action}",
+                      roles=frozenset({"compliance_officer"}))
+    return state, full
 
 
 def cmd_audit_history(args: argparse.Namespace) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from domain.access_log import access_log_id
 from service.application import RealtyLedger
 from service.settings import load_settings
 from tests.conftest import register_team
@@ -63,7 +66,8 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def stored_customer(database_url: str) -> tuple[str, str]:
+def stored_customer(database_url: str) -> tuple[str, str, str]:
+    """The store, a customer with personal details, and the consultant holding them."""
     app = RealtyLedger(load_settings(database_url=database_url))
     try:
         team = register_team(app)
@@ -72,11 +76,11 @@ def stored_customer(database_url: str) -> tuple[str, str]:
         match(app, team, customer, listing)
     finally:
         app.close()
-    return database_url, customer
+    return database_url, customer, team.id(team.consultant)
 
 
-def test_customer_show_masks_personal_data_unless_revealed(stored_customer: tuple[str, str]) -> None:
-    url, customer = stored_customer
+def test_customer_show_masks_personal_data_unless_revealed(stored_customer: tuple[str, str, str]) -> None:
+    url, customer, consultant = stored_customer
     masked = realty("customer", "show", customer, "--history", "--json", database_url=url)
     assert masked.returncode == 0, masked.stderr
     data = json.loads(masked.stdout)
@@ -85,12 +89,21 @@ def test_customer_show_masks_personal_data_unless_revealed(stored_customer: tupl
     assert "13800138000" not in masked.stdout and "赵雅琴" not in masked.stdout
     assert [e["name"] for e in data["history"]][:2] == ["Customer.Received", "Customer.PersonalDetailsRecorded"]
 
-    revealed = realty("customer", "show", customer, "--json", "--reveal", database_url=url)
+    refused = realty("customer", "show", customer, "--json", "--reveal", database_url=url)
+    assert_one_line_error(refused, 2, "--by")
+    assert "13800138000" not in refused.stdout
+    revealed = realty("customer", "show", customer, "--json", "--reveal", "--by", consultant, database_url=url)
     assert json.loads(revealed.stdout)["state"]["phone"] == "13800138000"
+    app = RealtyLedger(load_settings(database_url=url))
+    try:  # the full read is on the reader's access log, like a read through the API
+        log = app.state(access_log_id(uuid.UUID(consultant), datetime.now(UTC).date()))
+        assert (customer, "cli customer show") in [(r["subject_id"], r["purpose"]) for r in log["reads"]]
+    finally:
+        app.close()
 
 
-def test_customer_show_as_of_a_version_and_as_a_table(stored_customer: tuple[str, str]) -> None:
-    url, customer = stored_customer
+def test_customer_show_as_of_a_version_and_as_a_table(stored_customer: tuple[str, str, str]) -> None:
+    url, customer, _ = stored_customer
     earlier = realty("customer", "show", customer, "--version", "1", "--json", database_url=url)
     assert json.loads(earlier.stdout)["state"]["stage"] == "reception"
     table = realty("customer", "show", customer, "--history", database_url=url)
@@ -99,8 +112,8 @@ def test_customer_show_as_of_a_version_and_as_a_table(stored_customer: tuple[str
     assert "matching" in table.stdout
 
 
-def test_show_refuses_a_record_of_another_kind_and_unknown_ids(stored_customer: tuple[str, str]) -> None:
-    url, customer = stored_customer
+def test_show_refuses_a_record_of_another_kind_and_unknown_ids(stored_customer: tuple[str, str, str]) -> None:
+    url, customer, _ = stored_customer
     assert_one_line_error(realty("deal", "show", customer, database_url=url), 2, "is a customer, not a deal")
     assert_one_line_error(realty("customer", "show", "0b5f0f5e-1d7e-4a55-9a0b-2b7a4f1c9e10", database_url=url),
                           2, "not_found")
