@@ -165,21 +165,24 @@ class AuditTrail:
 
     def proofs_for(self, originator_id: Any) -> dict[int, dict[str, Any]]:
         """Each version of a record -> its inclusion proof against the latest checkpoint, or a note
-        that it came after it (not yet covered by a signature)."""
+        that it came after it (not yet covered by a signature). Every node of every proof, leaves
+        included, comes in one query."""
         latest = self.checkpoints.latest()
+        places = self.positions(originator_id)
+        size = 0 if latest is None else latest.tree_size
+        covered = [where.position for where in places.values() if where.position < size]
+        wanted = [node for position in covered for node in (*merkle.inclusion_proof_nodes(position, size), (0, position))]
+        nodes = self.index.proof_material(size, wanted) if covered else {}
         out: dict[int, dict[str, Any]] = {}
-        for version, where in self.positions(originator_id).items():
-            if latest is None or where.position >= latest.tree_size:
+        for version, where in places.items():
+            if where.position >= size:
                 out[version] = {"position": where.position, "covered": False,
                                 "note": "recorded after the latest checkpoint; covered by the next one"}
                 continue
-            proof = merkle.inclusion_proof_from_nodes(
-                where.position, latest.tree_size,
-                self.index.nodes(merkle.inclusion_proof_nodes(where.position, latest.tree_size)))
-            out[version] = {"position": where.position, "covered": True, "tree_size": latest.tree_size,
-                            "leaf_hash": self.index.leaf(where.position).hex(), "proof": [p.hex() for p in proof]}
+            proof = merkle.inclusion_proof_from_nodes(where.position, size, nodes)
+            out[version] = {"position": where.position, "covered": True, "tree_size": size,
+                            "leaf_hash": nodes[(0, where.position)].hex(), "proof": [p.hex() for p in proof]}
         return out
-
 
 def checkpoint_dict(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
     """A checkpoint as its witness file has it (``archive.signing``), or None."""

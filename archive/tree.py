@@ -67,33 +67,19 @@ class MerkleIndex:
             found.update({(int(level), int(idx)): bytes(h) for level, idx, h in rows})
         return found
 
-    def _complete(self, wanted: list[Node], size: int, *, checked: bool = False) -> dict[Node, bytes]:
-        if not checked and size > self.size():
-            raise ValueError(f"tree size {size} is beyond the {self.size()} indexed events")
+    def proof_material(self, size: int, wanted: list[Node]) -> dict[Node, bytes]:
+        """Every node in ``wanted`` and those of the root at ``size``, in one query. Callers ask
+        only for sizes they know are indexed (a signed checkpoint's, or at most ``size()``), so a
+        node that is not there means a damaged index, not a size beyond it."""
+        wanted = [*wanted, *merkle.root_nodes(size)]
         nodes = self.nodes(wanted)
         missing = [n for n in wanted if n not in nodes]
         if missing:
             raise LogDamaged(f"the Merkle index lacks node {missing[0]}; rebuild it from the log")
         return nodes
 
-    def proof_material(self, size: int, wanted: list[Node]) -> dict[Node, bytes]:
-        """Every node a proof at ``size`` needs, and the root's, in one query (the caller has
-        checked that ``size`` is indexed: a signed checkpoint's, or at most ``size()``)."""
-        return self._complete([*wanted, *merkle.root_nodes(size)], size, checked=True)
-
     def root(self, size: int) -> bytes:
-        return merkle.root_from_nodes(size, self._complete(merkle.root_nodes(size), size))
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        nodes = self._complete(merkle.inclusion_proof_nodes(index, size), size)
-        return merkle.inclusion_proof_from_nodes(index, size, nodes)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        nodes = self._complete(merkle.consistency_proof_nodes(old_size, new_size), new_size)
-        return merkle.consistency_proof_from_nodes(old_size, new_size, nodes)
-
-    def leaf(self, index: int) -> bytes:
-        return self._complete([(0, index)], index + 1)[(0, index)]
+        return merkle.root_from_nodes(size, self.proof_material(size, []))
 
     def extend(self, up_to: int | None = None, progress: Callable[[int], Any] | None = None) -> int:
         """Index the events from the indexed size up to ``up_to`` (default: the whole log);

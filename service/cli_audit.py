@@ -38,8 +38,8 @@ def _read_public_keys(path: str) -> Any:
         raise CliError(f"cannot use the public key file {path}: {e}", EXIT_USAGE) from None
 
 
-def _write_private(path: str, text: str) -> None:
-    """Write a file for someone else to keep (not secret, but not for everyone to change)."""
+def _write_for_witness(path: str, text: str) -> None:
+    """Write a file to hand to someone else (public, not secret: readable by all, 0644)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -134,7 +134,7 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.out:
-        _write_private(args.out, text)
+        _write_for_witness(args.out, text)
         print(f"public keys written to {args.out}")
     else:
         print(text, end="" if text.endswith("\n") else "\n")
@@ -154,7 +154,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
         app.close()
     text = checkpoint.to_json()
     if args.out:
-        _write_private(args.out, text)
+        _write_for_witness(args.out, text)
         print(f"checkpoint of {checkpoint.tree_size} events (root {checkpoint.root_hash.hex()}) written to "
               f"{args.out}; hand it to a witness")
     else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from archive.recorders import SCHEMA_LOCK
+from archive.sql import Database
 
 TABLE = "realty_idempotency"
 
@@ -46,34 +46,25 @@ def scope_of(credential: str) -> str:
 
 
 class IdempotencyStore:
-    """Backed by the ledger's own datastore (SQLite file or PostgreSQL pool)."""
+    """Backed by the ledger's own datastore (SQLite file or PostgreSQL pool), through
+    ``archive.sql.Database`` like the archive's own tables."""
 
-    def __init__(self, datastore: Any, backend: Literal["sqlite", "postgres"]) -> None:
-        self._datastore = datastore
-        self._backend = backend
-        self._param = "?" if backend == "sqlite" else "%s"
-        if backend == "sqlite":
-            self._execute(_CREATE_SQLITE, ())
-        else:
-            # Serialised like the recorder's own schema creation: concurrent CREATE TABLE IF NOT
-            # EXISTS can still collide in PostgreSQL's catalog.
-            with datastore.transaction(commit=True) as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                cursor.execute(_CREATE_POSTGRES)
+    def __init__(self, datastore: Any) -> None:
+        self._db = Database(datastore)
+        # Serialised with the recorders' schema creation on PostgreSQL: concurrent CREATE TABLE IF
+        # NOT EXISTS can still collide in its catalog.
+        self._db.create(_CREATE_SQLITE if self._db.backend == "sqlite" else _CREATE_POSTGRES)
 
     def _execute(self, sql: str, params: tuple[Any, ...], *, rows: bool = False) -> list[Any]:
-        sql = sql.replace("?", self._param)
-        if self._backend == "sqlite":
-            with self._datastore.transaction(commit=True) as cursor:
-                cursor.execute(sql, params)
-                return [tuple(row) for row in cursor.fetchall()] if rows else []
-        with self._datastore.get_connection() as conn, conn.cursor() as cursor:
+        with self._db.transaction() as cursor:
+            if rows:
+                return cursor.query(sql, params)
             cursor.execute(sql, params)
-            return [tuple(row.values()) for row in cursor.fetchall()] if rows else []
+            return []
 
     def claim(self, scope: str, key: str, print_: str) -> Claim:
         now: Any = datetime.now(UTC)
-        if self._backend == "sqlite":
+        if self._db.backend == "sqlite":
             now = now.isoformat()
         inserted = self._execute(
             f"INSERT INTO {TABLE} (scope, key, fingerprint, status, created_at) VALUES (?, ?, ?, 0, ?) "

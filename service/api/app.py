@@ -133,7 +133,7 @@ def document_problems(app: FastAPI) -> None:
 
 
 def idempotency_store(ledger: RealtyLedger) -> IdempotencyStore:
-    return IdempotencyStore(ledger.recorder.datastore, ledger.settings.database.backend)  # type: ignore[attr-defined]
+    return IdempotencyStore(ledger.recorder.datastore)  # type: ignore[attr-defined]
 
 
 def route_names(app: FastAPI) -> dict[str, tuple[str, str]]:
