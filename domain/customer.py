@@ -3,7 +3,8 @@
 The stage (reception → matching → signing → transaction → after-sales, or lost) is never set
 directly: it follows from the events, including the deal milestones the application mirrors
 onto the customer when a deal moves. The events live in ``domain.customer_events``; the service
-desk's commands (requests, complaints, return visits, surveys) in ``domain.customer_service``.
+desk's commands (requests, complaints, return visits, surveys, service-level warnings and breaches)
+in ``domain.customer_service``; the team's public pool (公客池) in ``domain.customer_pool``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import customer_events as ev
 from domain import customer_values as v
+from domain.customer_pool import CustomerPool
 from domain.customer_service import CustomerServiceDesk
 from domain.errors import (
     AlreadyAssigned,
@@ -46,7 +48,7 @@ from domain.rules import MAX_RECEPTION
 UNSHOWABLE_LISTING_STATUSES = frozenset({"withdrawn", "sold"})
 
 
-class Customer(CustomerServiceDesk, Recordable, Aggregate):
+class Customer(CustomerPool, CustomerServiceDesk, Recordable, Aggregate):
     TOPIC = "realty.customer"
 
     Event = ev.CustomerEvent
@@ -75,6 +77,10 @@ class Customer(CustomerServiceDesk, Recordable, Aggregate):
     MarkedLost = ev.MarkedLost
     Reactivated = ev.Reactivated
     DealMilestoneReached = ev.DealMilestoneReached
+    SlaWarningIssued = ev.SlaWarningIssued
+    SlaBreached = ev.SlaBreached
+    ReturnedToPool = ev.ReturnedToPool
+    ClaimedFromPool = ev.ClaimedFromPool
 
     # --- derived state ---------------------------------------------------------------------
 
@@ -84,19 +90,8 @@ class Customer(CustomerServiceDesk, Recordable, Aggregate):
 
     @property
     def stage(self) -> v.Stage:
-        if self.is_lost:
-            return v.Stage.LOST
-        milestones = set(self.deals.values())
-        if milestones & {v.DealMilestone.HANDED_OVER, v.DealMilestone.CLOSED}:
-            return v.Stage.AFTER_SALES
-        if v.DealMilestone.SIGNED in milestones:
-            return v.Stage.TRANSACTION
-        if v.DealMilestone.DRAFTED in milestones:
-            return v.Stage.SIGNING
-        # A cancelled deal leaves the customer matching again, never back at reception.
-        if self.needs or self.shortlist or self.showings or self.deals:
-            return v.Stage.MATCHING
-        return v.Stage.RECEPTION
+        matching = bool(self.needs or self.shortlist or self.showings or self.deals)
+        return v.derive_stage(lost=self.is_lost, milestones=self.deals.values(), matching=matching)
 
     @property
     def reception_minutes(self) -> float:

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 class CustomerEvent(RecordedEvent):
     RECORD = "Customer"
 
+    def mutate(self, aggregate: Any) -> Any:
+        customer = super().mutate(aggregate)
+        # The holder's last touch (for the public pool): any event the assigned staff member
+        # recorded, or someone recorded on their behalf. Derived on replay, never stored.
+        holder = customer.assigned_to
+        if holder is not None and holder in (self.actor_id, self.on_behalf_of):
+            customer.last_touched_at = self.occurred_at
+        return customer
+
 
 class Received(CustomerEvent, Aggregate.Created):
     TOPIC = "realty.customer.received"
@@ -47,7 +56,12 @@ class Received(CustomerEvent, Aggregate.Created):
         c.return_visits = {}
         c.surveys = {}
         c.deals = {}
+        c.deal_handovers = {}
         c.lost_reason = None
+        # The reception is the first touch, whoever recorded it for the assignee.
+        c.last_touched_at = self.occurred_at
+        c.in_pool = False
+        c.pooled_from = None
 
 
 class PersonalDetailsRecorded(CustomerEvent):
@@ -177,6 +191,8 @@ class RequestRaised(CustomerEvent):
             "responded_at": None,
             "responded_by": None,
             "response": None,
+            "warned_at": None,
+            "breached_at": None,
         }
 
 class RequestResponded(CustomerEvent):
@@ -211,6 +227,8 @@ class ComplaintFiled(CustomerEvent):
             "escalated_to": None,
             "resolved_at": None,
             "resolution": None,
+            "warned_at": None,
+            "breached_at": None,
         }
 
 class ComplaintAcknowledged(CustomerEvent):
@@ -285,14 +303,19 @@ class SurveyAnswered(CustomerEvent):
         }
 
 class Reassigned(CustomerEvent):
+    """A sales manager hands the customer over; from the public pool, ``from_staff`` is None."""
+
     TOPIC = "realty.customer.reassigned"
-    from_staff: uuid.UUID
+    from_staff: uuid.UUID | None
     to_staff: uuid.UUID
     team: str
     reason: str
 
     def apply(self, c: Customer) -> None:
         c.assigned_to, c.team = self.to_staff, self.team
+        # The new holder gets a full protection period, and the customer leaves the pool.
+        c.last_touched_at = self.occurred_at
+        c.in_pool, c.pooled_from = False, None
 
 class MarkedLost(CustomerEvent):
     TOPIC = "realty.customer.marked_lost"
@@ -319,3 +342,65 @@ class DealMilestoneReached(CustomerEvent):
 
     def apply(self, c: Customer) -> None:
         c.deals[str(self.deal_id)] = self.milestone
+        if self.milestone == v.DealMilestone.HANDED_OVER:  # when the after-sales return visit is counted from
+            c.deal_handovers[str(self.deal_id)] = self.occurred_at
+
+
+# --- automations: the clock's events, recorded by the system actor ------------------------------
+
+
+def _sla_item(c: Customer, item_kind: str, item_id: uuid.UUID) -> dict[str, Any]:
+    items = c.requests if item_kind == "request" else c.complaints
+    return items[str(item_id)]
+
+
+class SlaWarningIssued(CustomerEvent):
+    """75% of a request's 24 hours or a complaint's 72 hours passed with the item still open."""
+
+    TOPIC = "realty.customer.sla_warning_issued"
+    item_kind: str  # request | complaint
+    item_id: uuid.UUID
+    due_at: datetime
+
+    def apply(self, c: Customer) -> None:
+        _sla_item(c, self.item_kind, self.item_id)["warned_at"] = self.occurred_at
+
+
+class SlaBreached(CustomerEvent):
+    """The item's due time passed with the item still open (occurred_at: the due time, or later)."""
+
+    TOPIC = "realty.customer.sla_breached"
+    item_kind: str  # request | complaint
+    item_id: uuid.UUID
+    due_at: datetime
+
+    def apply(self, c: Customer) -> None:
+        _sla_item(c, self.item_kind, self.item_id)["breached_at"] = self.occurred_at
+
+
+class ReturnedToPool(CustomerEvent):
+    """Untouched by their holder for the protection period: the customer goes to the team's public
+    pool (公客池), held by no one until a member of the team claims them."""
+
+    TOPIC = "realty.customer.returned_to_pool"
+    from_staff: uuid.UUID
+    team: str
+    last_touched_at: datetime
+    protection_days: int
+
+    def apply(self, c: Customer) -> None:
+        c.assigned_to = None
+        c.in_pool, c.pooled_from = True, self.from_staff
+
+
+class ClaimedFromPool(CustomerEvent):
+    """A consultant or customer manager of the team takes the customer from the pool; the claim
+    starts their protection period."""
+
+    TOPIC = "realty.customer.claimed_from_pool"
+    claimed_by: uuid.UUID
+
+    def apply(self, c: Customer) -> None:
+        c.assigned_to = self.claimed_by
+        c.last_touched_at = self.occurred_at
+        c.in_pool, c.pooled_from = False, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 
 from domain.errors import InvalidValue
@@ -94,6 +95,25 @@ class DealMilestone(StrEnum):
     HANDED_OVER = "handed_over"
     CLOSED = "closed"
     CANCELLED = "cancelled"
+
+
+def derive_stage(*, lost: bool, milestones: Iterable[str], matching: bool) -> Stage:
+    """The customer's stage from what happened to them: the aggregate and the views share this.
+
+    ``milestones`` are the latest milestone of each of the customer's deals; ``matching`` says the
+    customer has needs, a shortlist, showings or any deal on record.
+    """
+    if lost:
+        return Stage.LOST
+    reached = set(milestones)
+    if reached & {DealMilestone.HANDED_OVER, DealMilestone.CLOSED}:
+        return Stage.AFTER_SALES
+    if DealMilestone.SIGNED in reached:
+        return Stage.TRANSACTION
+    if DealMilestone.DRAFTED in reached:
+        return Stage.SIGNING
+    # A cancelled deal leaves the customer matching again, never back at reception.
+    return Stage.MATCHING if matching else Stage.RECEPTION
 
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")

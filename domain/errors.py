@@ -249,6 +249,139 @@ class AlreadyAssigned(DomainError):
         )
 
 
+# --- Service levels, the public pool, after-sales (automations) ------------------------------
+# Each automation re-checks its rule on the record: a stale candidate is refused with one of
+# these codes, never recorded twice or too early.
+
+
+class SlaWarningNotDue(DomainError):
+    code = "sla_warning_not_due"
+
+    def __init__(self, item_kind: str, item_id: object, warn_at: str) -> None:
+        super().__init__(
+            f"{item_kind} {item_id} is not due a warning before {warn_at}",
+            item_kind=item_kind,
+            item_id=str(item_id),
+            warn_at=warn_at,
+        )
+
+
+class SlaWarningAlreadyIssued(DomainError):
+    code = "sla_warning_already_issued"
+
+    def __init__(self, item_kind: str, item_id: object) -> None:
+        super().__init__(
+            f"{item_kind} {item_id} already has its warning", item_kind=item_kind, item_id=str(item_id)
+        )
+
+
+class SlaNotBreached(DomainError):
+    code = "sla_not_breached"
+
+    def __init__(self, item_kind: str, item_id: object, due_at: str) -> None:
+        super().__init__(
+            f"{item_kind} {item_id} is not overdue before {due_at}",
+            item_kind=item_kind,
+            item_id=str(item_id),
+            due_at=due_at,
+        )
+
+
+class SlaAlreadyBreached(DomainError):
+    code = "sla_already_breached"
+
+    def __init__(self, item_kind: str, item_id: object) -> None:
+        super().__init__(
+            f"{item_kind} {item_id} is already recorded as overdue", item_kind=item_kind, item_id=str(item_id)
+        )
+
+
+class CustomerInPool(DomainError):
+    """The customer is in the team's public pool (公客池): claim them first."""
+
+    code = "customer_in_pool"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(
+            f"customer {customer_id} is in the team's public pool; claim them first", customer_id=str(customer_id)
+        )
+
+
+class CustomerNotInPool(DomainError):
+    code = "customer_not_in_pool"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(f"customer {customer_id} is not in the public pool", customer_id=str(customer_id))
+
+
+class CustomerTouchedRecently(DomainError):
+    """The holder worked on the customer within the protection period."""
+
+    code = "customer_touched_recently"
+
+    def __init__(self, customer_id: object, last_touched_at: str, returnable_at: str) -> None:
+        super().__init__(
+            f"customer {customer_id} was last touched by their holder at {last_touched_at}; "
+            f"they return to the pool at {returnable_at} at the earliest",
+            customer_id=str(customer_id),
+            last_touched_at=last_touched_at,
+            returnable_at=returnable_at,
+        )
+
+
+class CustomerNotReturnable(DomainError):
+    """Only customers at reception or matching return to the pool; a deal keeps them with their holder."""
+
+    code = "customer_not_returnable"
+
+    def __init__(self, customer_id: object, stage: str) -> None:
+        super().__init__(
+            f"customer {customer_id} is at stage {stage}; only reception or matching return to the pool",
+            customer_id=str(customer_id),
+            stage=stage,
+        )
+
+
+class ClaimerNotInTeam(DomainError):
+    code = "claimer_not_in_team"
+
+    def __init__(self, staff_id: object, team: str) -> None:
+        super().__init__(
+            f"staff member {staff_id} is not in the customer's team {team}", staff_id=str(staff_id), team=team
+        )
+
+
+class ClaimByPreviousHolder(DomainError):
+    """The consultant a customer was returned from cannot take them back from the pool."""
+
+    code = "claim_by_previous_holder"
+
+    def __init__(self, staff_id: object) -> None:
+        super().__init__(
+            f"staff member {staff_id} held the customer when they returned to the pool; "
+            "another member of the team claims them, or a sales manager reassigns them",
+            staff_id=str(staff_id),
+        )
+
+
+class DealNotHandedOver(DomainError):
+    code = "deal_not_handed_over"
+
+    def __init__(self, deal_id: object) -> None:
+        super().__init__(f"deal {deal_id} of this customer has not been handed over", deal_id=str(deal_id))
+
+
+class ReturnVisitAlreadyScheduled(DomainError):
+    code = "return_visit_already_scheduled"
+
+    def __init__(self, deal_id: object, visit_id: object) -> None:
+        super().__init__(
+            f"the after-sales return visit for deal {deal_id} is already scheduled ({visit_id})",
+            deal_id=str(deal_id),
+            visit_id=str(visit_id),
+        )
+
+
 # --- Listing --------------------------------------------------------------------------------
 
 

@@ -44,6 +44,9 @@ class Duty(StrEnum):
     HANDLE_DEALS = "handle deals"
     REVIEW_DEALS = "review contracts"
     MANAGE_STAFF = "manage staff"
+    RECORD_SERVICE_LEVELS = "record service-level warnings and breaches"
+    RETURN_TO_POOL = "return customers to the public pool"
+    CLAIM_FROM_POOL = "claim customers from the public pool"
 
 
 _S, _C, _M, _CS = (
@@ -64,6 +67,10 @@ DUTIES: dict[Duty, frozenset[Role]] = {
     Duty.HANDLE_DEALS: frozenset({_C, _S}),
     Duty.REVIEW_DEALS: frozenset({_S}),
     Duty.MANAGE_STAFF: frozenset({_S, Role.ADMINISTRATOR}),
+    # The clock's work: no staff role has it, only the system actor (automations) does.
+    Duty.RECORD_SERVICE_LEVELS: frozenset(),
+    Duty.RETURN_TO_POOL: frozenset(),
+    Duty.CLAIM_FROM_POOL: frozenset({_C, _M, _S}),
 }
 
 SYSTEM_ACTOR_ID = uuid.UUID(int=0)

@@ -7,6 +7,8 @@ from datetime import timedelta
 REQUEST_RESPONSE_WINDOW = timedelta(hours=24)  # a request gets a response within 24 hours
 COMPLAINT_RESOLUTION_WINDOW = timedelta(hours=72)  # a complaint is handled within 72 hours
 SLA_WARNING_FRACTION = 0.75  # warn when 75% of a window has passed
+POOL_PROTECTION_PERIOD = timedelta(days=15)  # untouched this long, a customer returns to the public pool
+HANDOVER_RETURN_VISIT_AFTER = timedelta(days=7)  # the after-sales return visit is due this long after handover
 SATISFACTION_TARGET = 0.90  # share of satisfied survey answers
 SATISFIED_SCORES = frozenset({4, 5})
 SCORE_MIN, SCORE_MAX = 1, 5

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -32,8 +32,11 @@ from domain.deal import Deal
 from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
 from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
 from domain.listing import Listing
+from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
 from domain.staff import StaffMember
 from service import tokens, views
+from service.automations import Automations
+from service.projector import Views
 from service.reads import Reads, RecordCache
 from service.settings import Settings, load_settings
 
@@ -103,9 +106,12 @@ class CommandResult:
     id: str
     version: int
     entity_id: str | None = None  # e.g. the new showing, request or payment
+    # The log position (notification id) of the last event the command wrote: a list route given
+    # it as ``min_position`` answers from a view that has seen this write (read-your-writes).
+    position: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "entity_id": self.entity_id}
+        return {"id": self.id, "version": self.version, "entity_id": self.entity_id, "position": self.position}
 
 
 def as_uuid(value: str | uuid.UUID, field: str = "id") -> uuid.UUID:
@@ -129,6 +135,8 @@ class RealtyLedger(Application[uuid.UUID]):
         self.checkpoint_scheduler = CheckpointScheduler(
             lambda: self.audit.checkpoint(), every=self.settings.checkpoint_every,
             interval=self.settings.checkpoint_interval)
+        self.views = Views(self)
+        self.automations = Automations(self)
 
     @property
     def audit(self) -> AuditTrail:
@@ -148,9 +156,20 @@ class RealtyLedger(Application[uuid.UUID]):
             keyring.init()  # a first key if there is none (embedded mode); an existing one is kept
         return keyring
 
+    def start_automations(self) -> Automations:
+        """Run the clock's automations in the background (one process at a time does the work)."""
+        self.automations.start(self.settings.automation_interval)
+        return self.automations
+
     def close(self) -> None:
         self.checkpoint_scheduler.stop()
+        self.automations.stop()
+        self.views.close()
         super().close()
+
+    def after_append(self) -> None:
+        """After every save: wake this process's projector (embedded mode) to follow the log."""
+        self.views.wake()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:  # type: ignore[override]
         # Only our translated settings, never os.environ (see service.settings).
@@ -215,7 +234,9 @@ class RealtyLedger(Application[uuid.UUID]):
                     continue
                 reads.remember(changed)
                 self.checkpoint_scheduler.appended(len(recordings))
-                return CommandResult(str(changed[0].id), changed[0].version, entity_id)
+                self.after_append()
+                position = recordings[-1].notification.id if recordings else None
+                return CommandResult(str(changed[0].id), changed[0].version, entity_id, position)
             finally:
                 _READS.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -323,7 +344,7 @@ class RealtyLedger(Application[uuid.UUID]):
         token, token_id, secret_hash = tokens.new_token(target)
         result = self._staff_command(acting, target, None, lambda s, a: s.issue_token(
             token_id=token_id, secret_hash=secret_hash, label=label, actor=a))
-        return token, CommandResult(result.id, result.version, str(token_id))
+        return token, CommandResult(result.id, result.version, str(token_id), result.position)
 
     def revoke_token(self, acting: Acting, staff_id: str, *, token_id: str, reason: str) -> CommandResult:
         return self._staff_command(acting, staff_id, None, lambda s, a: s.revoke_token(
@@ -588,6 +609,61 @@ class RealtyLedger(Application[uuid.UUID]):
                             expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
         return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.reactivate(
             reason=reason, actor=a, occurred_at=occurred_at))
+
+    def claim_from_pool(self, acting: Acting, customer_id: str, *, claimer: str | None = None,
+                        expected_version: int | None = None, occurred_at: datetime | None = None) -> CommandResult:
+        """Take a customer from the team's public pool (公客池): for the caller, or (a sales manager)
+        for ``claimer``, a consultant or customer manager of the customer's team."""
+        def call(customer: Customer, actor: Actor) -> None:
+            target = self._get(StaffMember, claimer or actor.id)
+            target.acting_as(actor.correlation_id)  # refuses a deactivated claimer
+            customer.claim_from_pool(claimer_id=target.id, claimer_role=target.role_enum, claimer_team=target.team,
+                                     actor=actor, occurred_at=occurred_at)
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    # --- the clock's commands: service levels, the public pool, after-sales ------------------
+    # Called with the system actor (``Acting.system()``) for candidates a view found. Each re-checks
+    # its rule on the record and refuses a stale candidate with a stable code (already answered,
+    # warned, overdue, in the pool, touched recently, scheduled...), so nothing is recorded twice
+    # or early. ``now`` is the clock's reading; the event's business time is the moment its rule
+    # was broken (never before the record's previous event).
+
+    def issue_sla_warning(self, acting: Acting, customer_id: str, *, item_kind: str, item_id: str, now: datetime,
+                          expected_version: int | None = None) -> CommandResult:
+        """75% of an open request's 24 hours or complaint's 72 hours have passed; entity_id is the item."""
+        def call(customer: Customer, actor: Actor) -> uuid.UUID:
+            item = as_uuid(item_id, "item_id")
+            customer.issue_sla_warning(item_kind=item_kind, item_id=item, now=now, actor=actor)
+            return item
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def record_sla_breach(self, acting: Acting, customer_id: str, *, item_kind: str, item_id: str, now: datetime,
+                          expected_version: int | None = None) -> CommandResult:
+        """An open request or complaint is past its due time; entity_id is the item."""
+        def call(customer: Customer, actor: Actor) -> uuid.UUID:
+            item = as_uuid(item_id, "item_id")
+            customer.record_sla_breach(item_kind=item_kind, item_id=item, now=now, actor=actor)
+            return item
+
+        return self._customer_command(acting, customer_id, expected_version, call)
+
+    def return_to_pool(self, acting: Acting, customer_id: str, *, now: datetime,
+                       protection: timedelta = POOL_PROTECTION_PERIOD,
+                       expected_version: int | None = None) -> CommandResult:
+        """The holder has not touched the customer for ``protection`` (whole days): to the team's pool."""
+        return self._customer_command(acting, customer_id, expected_version, lambda c, a: c.return_to_pool(
+            now=now, protection=protection, actor=a))
+
+    def schedule_return_visit_after_handover(self, acting: Acting, customer_id: str, *, deal_id: str,
+                                             after: timedelta = HANDOVER_RETURN_VISIT_AFTER,
+                                             expected_version: int | None = None) -> CommandResult:
+        """The after-sales return visit of a deal's handover, due ``after`` it; once per deal.
+        entity_id is the visit (its id derives from the deal's: ``handover_visit_id``)."""
+        return self._customer_command(acting, customer_id, expected_version,
+                                      lambda c, a: c.schedule_handover_return_visit(
+                                          deal_id=as_uuid(deal_id, "deal_id"), after=after, actor=a))
 
     # --- deals (each saved with the listing and customer it moves, in one transaction) ------
 

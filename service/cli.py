@@ -508,9 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="what the store holds")
     p.set_defaults(func=cmd_summary)
 
-    from service import cli_audit  # imports this module's helpers: imported here, not at the top
+    from service import cli_audit  # these import this module's helpers: imported here, not at the top
 
     cli_audit.add_parsers(sub, _Parser)
+
+    from service import cli_views
+
+    cli_views.add_parsers(sub, _Parser)
 
     for kind, help_text in (
         ("customer", "customers (客户)"),

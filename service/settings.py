@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+import psycopg.conninfo
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -104,6 +105,22 @@ class Settings(BaseSettings):
     checkpoint_every: int = Field(default=1000, ge=0, le=10_000_000)
     checkpoint_interval: float = Field(default=60.0, ge=0, le=86_400)
 
+    # The views (projections): a SQLite store keeps them in a file of their own (default:
+    # <store>-views.sqlite3 beside it); PostgreSQL keeps them in the log's database.
+    views_path: Path | None = None
+    # Run the projector inside the service process (embedded mode). Turn off when separate
+    # `realty projector` processes keep the views.
+    embedded_projector: bool = True
+    projection_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    # How long a list route given min_position waits for its view to reach it before a 503.
+    read_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # Automations: customers untouched by their consultant this many days return to the team's
+    # public pool; a return visit falls due this many days after handover; the automations run at
+    # this interval (seconds; 0 turns them off).
+    pool_protection_days: int = Field(default=15, ge=1, le=365)
+    return_visit_after_days: int = Field(default=7, ge=1, le=365)
+    automation_interval: float = Field(default=60.0, ge=0, le=86_400)
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -129,6 +146,18 @@ class Settings(BaseSettings):
         if db.path is not None:
             return db.path.with_name(f"{db.path.stem}-checkpoints.jsonl")
         return self.keys_dir.parent / f"checkpoints-{db.dbname}.jsonl"
+
+    @property
+    def views_file(self) -> Path | None:
+        db = self.database
+        if db.path is None:
+            return None
+        return self.views_path or db.path.with_name(f"{db.path.stem}-views.sqlite3")
+
+    def postgres_conninfo(self) -> str:
+        db = self.database
+        return psycopg.conninfo.make_conninfo(host=db.host, port=db.port, user=db.user, password=db.password or None,
+                                              dbname=db.dbname, connect_timeout=10)
 
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""

@@ -11,7 +11,10 @@ from fastapi.routing import APIRoute
 
 from service.api import middleware, problems
 from service.api.deps import expected_version
-from service.api.routes import audit, customers, deals, health, listings, staff
+from service.api.routes import audit, customers, deals, health, listings, staff, views_analytics, views_desk
+from service.api.routes import events as event_routes
+from service.api.routes import projections as projection_routes
+from service.api.routes import views as view_routes
 from service.application import RealtyLedger
 from service.idempotency import IdempotencyStore
 from service.settings import Settings, load_settings
@@ -27,6 +30,9 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
         app.state.idempotency = idempotency_store(app.state.ledger)
         if owned:  # the served ledger signs checkpoints in the background (every N events, on a timer)
             app.state.ledger.checkpoint_scheduler.start()
+            if app.state.ledger.settings.embedded_projector:  # else `realty projector` processes do both
+                app.state.ledger.views.start_embedded()
+                app.state.ledger.start_automations()
         try:
             yield
         finally:
@@ -49,6 +55,11 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
 
     for router in (health.router, customers.router, listings.router, deals.router, staff.router, audit.router):
         app.include_router(router)
+    app.include_router(event_routes.router)
+    app.include_router(view_routes.router)
+    app.include_router(views_desk.router)
+    app.include_router(views_analytics.router)
+    app.include_router(projection_routes.router)
     document_problems(app)
     return app
 

@@ -46,6 +46,8 @@ _READ_DEAL = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEA
 
 # Audit routes: the compliance officer's, and administrators' (who see personal data masked).
 _AUDIT = {CO: Scope.ANY, AD: Scope.ANY}
+# The event feed: internal services, and the compliance officer and administrators who oversee them.
+_EVENT_FEED = {SA: Scope.ANY, CO: Scope.ANY, AD: Scope.ANY}
 
 PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- health ---
@@ -64,6 +66,9 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "customers.answer_survey": _FOLLOW_UP,
     "customers.mark_lost": _CUSTOMER_WORK,
     "customers.reassign": _TEAM_MANAGER,
+    # Nobody holds a customer in the public pool: any consultant or customer manager of the team
+    # may claim them (for themselves), a sales manager for a member of the team.
+    "customers.claim": {C: Scope.TEAM, M: Scope.TEAM, S: Scope.TEAM},
     "customers.correct_contact_details": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM},
     "customers.shortlist_listings": _HOLDER_WORK,
     "customers.schedule_showing": _HOLDER_WORK,
@@ -118,6 +123,28 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "staff.revoke_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                            CO: Scope.SELF, AR: Scope.SELF},
     # --- end of staff ---
+    # --- views ---
+    "views.pipeline": _READ_CUSTOMER,
+    "views.funnel": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    # Whoever may claim from the pool sees their team's pool.
+    "views.pool": {C: Scope.TEAM, M: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.service_desk": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY,
+                           SA: Scope.ANY},
+    "views.satisfaction": {M: Scope.TEAM, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.satisfaction_summary": {M: Scope.TEAM, CS: Scope.TEAM, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.reception": {C: Scope.ASSIGNED, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.reception_summary": {C: Scope.ASSIGNED, S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.staff_performance": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY, AD: Scope.ANY},
+    "views.staff_performance_summary": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY, AD: Scope.ANY},
+    "views.staff_records": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY, AD: Scope.ANY},
+    "views.process_analytics": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.stage_times": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.stage_visits": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.losses": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
+    "views.listings": _READ_LISTING,
+    "views.listing_prices": _READ_LISTING,
+    "projections.status": {AD: Scope.ANY, CO: Scope.ANY, SA: Scope.ANY, S: Scope.ANY},
+    # --- end of views ---
     # --- audit ---
     "audit.verify": _AUDIT,
     "audit.latest_checkpoint": _AUDIT,
@@ -128,6 +155,10 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "audit.as_of": _AUDIT,
     "audit.diff": _AUDIT,
     # --- end of audit ---
+    # --- events (the feed for internal services; personal data masked for every caller) ---
+    "events.list": _EVENT_FEED,
+    "events.stream": _EVENT_FEED,
+    # --- end of events ---
 }
 
 

@@ -30,6 +30,7 @@ STATUS_OF: dict[type[e.DomainError], int] = {
     e.StaffDeactivated: 409,
     e.SelfApproval: 403,
     e.SelfAssessment: 403,
+    e.ClaimerNotInTeam: 403,
     e.Unauthenticated: 401,
 }
 DEFAULT_DOMAIN_STATUS = 409  # a rule of the process refuses the command in the record's state
@@ -38,12 +39,16 @@ DEFAULT_DOMAIN_STATUS = 409  # a rule of the process refuses the command in the 
 class Problem(Exception):
     """An HTTP-layer error with its own stable code (unauthenticated, forbidden, precondition...)."""
 
-    def __init__(self, status: int, code: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+        self.headers = headers
 
     def response(self) -> JSONResponse:
-        return problem_response(self.status, self.code, self.title, self.detail, **self.extra)
+        response = problem_response(self.status, self.code, self.title, self.detail, **self.extra)
+        response.headers.update(self.headers or {})
+        return response
 
 
 def invalid_token() -> Problem:

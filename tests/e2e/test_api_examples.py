@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from domain.deal import PaymentKind
 from service.api.app import route_names
 from service.api.permissions import PERMISSIONS
-from service.application import RealtyLedger
+from service.application import Acting, RealtyLedger
 from tests.conftest import Team
 from tests.e2e.test_api import FIELDS_BY_ROLE, api, auth, tokens  # noqa: F401 - fixtures
 
@@ -229,6 +229,15 @@ def test_every_documented_request_body_is_accepted_as_it_stands(
     walk.post("customers.complete_return_visit", customer_id=c, visit_id=visit)
     walk.post("customers.answer_survey", customer_id=c)
     walk.post("customers.reassign", {"to_staff": customer_manager}, customer_id=c)
+
+    # The public pool: a customer the customer manager received 16 days ago and never touched
+    # again goes to the pool on the clock; the consultant claims them.
+    started = datetime.now(UTC) - timedelta(days=16)
+    pooled = app.receive_customer(team.customer_manager, channel="phone", reception_started_at=started,
+                                  reception_ended_at=started + timedelta(minutes=20)).id
+    app.return_to_pool(Acting.system(), pooled, now=datetime.now(UTC))
+    walk.post("customers.claim", customer_id=pooled)
+    assert app.state(pooled)["assigned_to"] == team.id(consultant)
 
     # Staff: a new member of the team, managed by the administrator; deactivated last.
     staff = walk.post("staff.register")["id"]

@@ -53,7 +53,10 @@ BODY_RECORDS = {"deals.draft": "customer", "staff.register": "team"}
 FIXED_PARAMS = {"kind": "id_card", "aggregate": "customers"}
 # Query parameters a route needs (valid on every prepared record: each has a version 1).
 QUERIES = {"audit.inclusion_proof": "?position=0&tree_size=1", "audit.consistency_proof": "?first=1&second=1",
-           "audit.as_of": "?version=1", "audit.diff": "?from=1&to=1"}
+           "audit.as_of": "?version=1", "audit.diff": "?from=1&to=1",
+           # The event stream is asked to start beyond the head of the log: past authorisation it
+           # answers 422 after_beyond_head at once, where a real cursor would stream for ever.
+           "events.list": "?limit=1", "events.stream": f"?after={2**62}"}
 
 
 def at(minutes: float = 0) -> datetime:
@@ -117,6 +120,9 @@ def body_for(route: str, record: Record, shared: dict[str, str]) -> dict[str, An
         "customers.mark_lost": lambda: {"reason": "price"},
         # to the current holder: refused as already assigned, so the record keeps its holder
         "customers.reassign": lambda: {"to_staff": v["holder"], "reason": "hand_over"},
+        # for the caller: no prepared customer is in the public pool, so it is refused (409
+        # customer_not_in_pool) and the record keeps its holder; the scope is the team's
+        "customers.claim": lambda: {},
         "customers.correct_contact_details": lambda: {"reason": "录入错误", "phone": "13900139000"},
         "customers.shortlist_listings": lambda: {"matches": [{"listing_id": shared["shown"], "score": 80}]},
         "customers.schedule_showing": lambda: {"listing_id": shared["shown"], "scheduled_for": now(60 * 24)},

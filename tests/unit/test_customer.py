@@ -591,6 +591,8 @@ def test_a_request_is_due_for_a_response_within_24_hours() -> None:
         "responded_at": None,
         "responded_by": None,
         "response": None,
+        "warned_at": None,
+        "breached_at": None,
     }
 
 
@@ -1116,15 +1118,19 @@ def test_a_customer_whose_deal_was_cancelled_can_then_be_lost() -> None:
 # --- duties -------------------------------------------------------------------------------------
 
 def _busy_customer(*, lost: bool = False) -> tuple[Customer, dict[str, uuid.UUID]]:
-    """A customer with one of everything open: showings, a request, a complaint, a return visit."""
+    """A customer with one of everything open: showings, a request and a complaint (both overdue),
+    a return visit, and a deal handed over."""
     customer, conducted, by = customer_with_showing("conducted")
     ids = {
         "conducted": conducted,
+        "request": customer.raise_request(subject="资料", actor=by, occurred_at=ago(days=5)),
+        "complaint": customer.file_complaint(
+            category="服务", severity="low", description="…", actor=by, occurred_at=ago(days=5)
+        ),
+        "handed_over": with_milestone(customer, DealMilestone.HANDED_OVER),
         "scheduled": customer.schedule_showing(
             listing_id=uuid.uuid4(), listing_status="available", scheduled_for=ago(hours=-3), actor=by
         ),
-        "request": customer.raise_request(subject="资料", actor=by),
-        "complaint": customer.file_complaint(category="服务", severity="low", description="…", actor=by),
         "visit": customer.schedule_return_visit(due_at=ago(days=-7), purpose="回访", actor=manager()),
     }
     if lost:
@@ -1169,6 +1175,15 @@ _COMMANDS: dict[str, Callable[[Customer, dict[str, uuid.UUID], Actor], Any]] = {
     "reassign": lambda c, i, a: _reassign(c, actor=a),
     "mark_lost": lambda c, i, a: c.mark_lost(reason="price", note=None, actor=a),
     "reactivate": lambda c, i, a: c.reactivate(reason="回来了", actor=a),
+    "issue_sla_warning": lambda c, i, a: c.issue_sla_warning(
+        item_kind="request", item_id=i["request"], now=ago(), actor=a
+    ),
+    "record_sla_breach": lambda c, i, a: c.record_sla_breach(
+        item_kind="complaint", item_id=i["complaint"], now=ago(), actor=a
+    ),
+    "schedule_handover_return_visit": lambda c, i, a: c.schedule_handover_return_visit(
+        deal_id=i["handed_over"], after=timedelta(days=7), actor=a
+    ),
 }
 
 # One role that lacks the duty for each command (the full table is in test_identity.py).
@@ -1198,6 +1213,9 @@ _FORBIDDEN = [
     ("reassign", Role.CUSTOMER_MANAGER),
     ("mark_lost", Role.ARCHIVIST),
     ("reactivate", Role.COMPLIANCE_OFFICER),
+    ("issue_sla_warning", Role.CUSTOMER_SERVICE),
+    ("record_sla_breach", Role.SALES_MANAGER),
+    ("schedule_handover_return_visit", Role.PROPERTY_CONSULTANT),
 ]
 
 

@@ -50,6 +50,18 @@ PUBLISHED_CODES = {
     "TokenAlreadyRevoked": "token_already_revoked",
     "Unauthenticated": "unauthenticated",
     "CallerChanged": "caller_changed",
+    "SlaWarningNotDue": "sla_warning_not_due",
+    "SlaWarningAlreadyIssued": "sla_warning_already_issued",
+    "SlaNotBreached": "sla_not_breached",
+    "SlaAlreadyBreached": "sla_already_breached",
+    "CustomerInPool": "customer_in_pool",
+    "CustomerNotInPool": "customer_not_in_pool",
+    "CustomerTouchedRecently": "customer_touched_recently",
+    "CustomerNotReturnable": "customer_not_returnable",
+    "ClaimerNotInTeam": "claimer_not_in_team",
+    "ClaimByPreviousHolder": "claim_by_previous_holder",
+    "DealNotHandedOver": "deal_not_handed_over",
+    "ReturnVisitAlreadyScheduled": "return_visit_already_scheduled",
 }
 
 

@@ -30,6 +30,10 @@ EXPECTED: dict[Duty, set[Role]] = {
     Duty.HANDLE_DEALS: {M, C},
     Duty.REVIEW_DEALS: {M},
     Duty.MANAGE_STAFF: {M, AD},
+    # The clock's work: the system actor only.
+    Duty.RECORD_SERVICE_LEVELS: set(),
+    Duty.RETURN_TO_POOL: set(),
+    Duty.CLAIM_FROM_POOL: {M, C, CM},
 }
 
 _CASES = [(duty, role) for duty in Duty for role in sorted(STAFF_ROLES)]

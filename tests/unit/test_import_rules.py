@@ -15,7 +15,9 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 ALLOWED: dict[str, set[str]] = {
     "domain": {"domain", "eventsourcing.domain"},
     "archive": {"archive", "domain", "eventsourcing", "cryptography", "psycopg"},
-    "projections": {"projections", "domain", "eventsourcing", "psycopg"},
+    # psycopg_pool is psycopg's own connection pool (the psycopg-pool distribution, which the
+    # library's PostgreSQL support already installs).
+    "projections": {"projections", "domain", "eventsourcing", "psycopg", "psycopg_pool"},
 }
 
 

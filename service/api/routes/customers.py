@@ -1,5 +1,6 @@
 """Customer routes: reception, details and corrections, needs, shortlist and showings, the service desk
-(requests, complaints, return visits, surveys), loss and reactivation, reassignment, reads."""
+(requests, complaints, return visits, surveys), loss and reactivation, reassignment, claims from the
+team's public pool, reads."""
 
 from __future__ import annotations
 
@@ -138,6 +139,22 @@ def reassign(customer_id: str, body: s.Reassignment, access: AccessDep,
     return answer(access.ledger.reassign_customer(access.caller.acting, customer_id, to_staff=body.to_staff,
                                                   reason=body.reason.value, expected_version=version,
                                                   occurred_at=body.occurred_at))
+
+
+@router.post("/{customer_id}/claim", name="customers.claim", response_model=c.CommandResultPublic,
+             summary="Claim a customer from the team's public pool (公客池)")
+def claim(customer_id: str, access: AccessDep, version: ExpectedVersionDep, body: s.Claim | None = None) -> Any:
+    # Nobody holds a customer in the pool: the scope is the team's, and the caller claims for
+    # themselves unless a sales manager names a member of the customer's team.
+    caller = access.caller
+    claimer = body.claimer if body and body.claimer else str(caller.staff_id)
+    if claimer != str(caller.staff_id):
+        if caller.role is not Role.SALES_MANAGER:
+            raise Problem(403, "forbidden", "Forbidden", "only a sales manager claims a customer for someone else")
+        _require_team_member(access.ledger, access.load(customer_id, "customer"), claimer, "claimer")
+    return answer(access.ledger.claim_from_pool(access.on_record(), customer_id, claimer=claimer,
+                                                expected_version=version,
+                                                occurred_at=body.occurred_at if body else None))
 
 
 @router.post("/{customer_id}/contact-corrections", name="customers.correct_contact_details",

@@ -34,9 +34,11 @@ class Body(BaseModel):
 
 class CommandResultPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": EXAMPLE_CUSTOMER_ID, "version": 7, "entity_id": EXAMPLE_ENTITY_ID},
+        {"id": EXAMPLE_CUSTOMER_ID, "version": 7, "entity_id": EXAMPLE_ENTITY_ID, "position": 1042},
     ]})
 
     id: str = Field(description="the record the command changed or created")
     version: int = Field(description="its version after the command (also the ETag)")
     entity_id: str | None = Field(default=None, description="a request, complaint, survey… it created")
+    position: int | None = Field(default=None, description="log position of the last event written; pass it as "
+                                 "min_position to a view's list route to read your own write")

@@ -127,6 +127,15 @@ class Reassignment(Body):
     reason: ReassignmentReason
 
 
+class Claim(Body):
+    """Claim a customer from the team's public pool (公客池) for oneself; the body may be left out.
+    A sales manager may name the consultant or customer manager of the team who takes them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
+    claimer: str | None = Field(default=None, description="staff member id; defaults to the caller")
+
+
 class _Part(BaseModel):
     """A nested part of a request body: unknown fields are refused here too."""
 

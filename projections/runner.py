@@ -1,0 +1,240 @@
+"""The catch-up runner: follows the log and keeps every view it owns up to date, in batches.
+
+One loop reads a window of the log once for all the views this process owns, hands each view the
+events past its own position, and commits every view's changed rows together with its new
+position in one transaction. A crash therefore loses the whole batch or nothing; the next start
+reads the batch again from the stored positions, so nothing is counted twice or skipped.
+
+A view is owned by one process at a time (``ViewStore.try_lease``); processes started with the
+same views share them, each taking whichever lease is free, and a process that dies frees its
+leases at once, for another to pick up on its next try.
+
+A view that cannot handle an event stops there: its error, naming the position, topic and record,
+is stored with its position and shown by ``status``; the other views go on. It resumes from that
+position when the process starts again (after the fix), never skipping the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from projections import tracking
+from projections.log import EventLog, LogRow, rows_after
+from projections.projection import Projection, ProjectionFailed, Rows
+from projections.store import Cursor, Lease, ViewStore
+from projections.tracking import Track
+
+log = logging.getLogger("realty.projections")
+
+Decode = Callable[[LogRow], Any]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    events: int  # rows of the log read in this step
+    upto: int  # the log position every owned view has now reached (at least)
+
+
+class ProjectionRunner:
+    def __init__(self, store: ViewStore, log_: EventLog, decode: Decode, projections: Iterable[Projection], *,
+                 batch_size: int = 2000, idle_wait: float = 0.5, lease_retry: float = 5.0) -> None:
+        self.store = store
+        self.log = log_
+        self.decode = decode
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.lease_retry = lease_retry
+        self._leases: dict[str, Lease] = {}
+        self._failed: set[tuple[str, int]] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: ProjectionFailed | None = None
+        tracking.create_tracking(store)
+
+    # --- ownership ---------------------------------------------------------------------------
+
+    @property
+    def owned(self) -> list[str]:
+        return sorted(self._leases)
+
+    def acquire(self) -> list[str]:
+        """Take the lease of every view not yet owned that no other process holds."""
+        for name, projection in self.projections.items():
+            if name in self._leases:
+                continue
+            lease = self.store.try_lease(name)
+            if lease is None:
+                continue
+            self._leases[name] = lease
+            self._prepare(projection)
+        return self.owned
+
+    def _prepare(self, projection: Projection) -> None:
+        existing = tracking.tracks(self.store, projection.name)
+        current = next((t for t in existing if t.state == "active"), None)
+        if current is None:
+            tracking.start_generation(self.store, projection, "active")
+        elif current.version != projection.version and not any(t.state == "building" for t in existing):
+            log.info("view %s changed (version %s -> %s): rebuilding it while the old copy answers reads",
+                     projection.name, current.version, projection.version)
+            tracking.start_generation(self.store, projection, "building")
+
+    def release(self) -> None:
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
+
+    # --- one batch ---------------------------------------------------------------------------
+
+    def _tracks(self) -> list[Track]:
+        owned = set(self._leases)
+        return [t for t in tracking.tracks(self.store) if t.name in owned and t.key not in self._failed]
+
+    def step(self) -> StepResult:
+        """Read one window of the log and apply it to every owned view; 0 events when up to date."""
+        tracks = self._tracks()
+        if not tracks:
+            return StepResult(0, 0)
+        after = min(t.last_id for t in tracks)
+        topics: set[str] = set()
+        for t in tracks:
+            topics |= self.projections[t.name].topics
+        window = self.log.read(after, self.batch_size, topics)
+        if window.upto <= after:
+            return StepResult(0, after)
+        decoded: dict[int, Any] = {}
+        failures: list[tuple[Track, ProjectionFailed]] = []
+        with self.store.transaction() as cursor:
+            for track in tracks:
+                if window.upto <= track.last_id:
+                    continue
+                projection = self.projections[track.name]
+                cursor.execute("SAVEPOINT view_batch")
+                try:
+                    self._apply(projection, track, rows_after(window.rows, track.last_id), decoded, cursor)
+                except ProjectionFailed as failure:
+                    cursor.execute("ROLLBACK TO SAVEPOINT view_batch")
+                    failures.append((track, failure))
+                    continue
+                except Exception as error:  # a database error while writing the rows
+                    cursor.execute("ROLLBACK TO SAVEPOINT view_batch")
+                    failures.append((track, ProjectionFailed(track.name, window.upto, "(batch write)",
+                                                             window.rows[0].originator_id if window.rows
+                                                             else None, 0, error)))  # type: ignore[arg-type]
+                    continue
+                cursor.execute("RELEASE SAVEPOINT view_batch")
+                tracking.advance(cursor, track, window.upto, window.upto_position)
+            self._swap_caught_up(cursor)
+        for track, failure in failures:
+            self._failed.add(track.key)
+            self.last_error = failure
+            log.error("%s", failure)
+            tracking.record_failure(self.store, track, str(failure))
+        return StepResult(len(window.rows) or 1, window.upto)
+
+    def _apply(self, projection: Projection, track: Track, rows: Sequence[LogRow], decoded: dict[int, Any],
+               cursor: Cursor) -> None:
+        events: list[tuple[LogRow, Any]] = []
+        for row in rows:
+            if row.topic not in projection.topics:
+                continue
+            event = decoded.get(row.id)
+            if event is None:
+                try:
+                    event = decoded[row.id] = self.decode(row)
+                except Exception as error:
+                    raise ProjectionFailed(projection.name, row.id, row.topic, row.originator_id,
+                                           row.originator_version, error) from error
+            events.append((row, event))
+        work = Rows(projection, track.generation, cursor)
+        wanted: dict[str, set[str]] = {}
+        for _, event in events:
+            for table, key in projection.keys(event):
+                wanted.setdefault(table, set()).add(key)
+        work.prefetch(wanted)
+        for row, event in events:
+            try:
+                projection.handle(event, work)
+            except Exception as error:
+                raise ProjectionFailed(projection.name, row.id, row.topic, row.originator_id,
+                                       row.originator_version, error) from error
+        work.flush()
+
+    def _swap_caught_up(self, cursor: Cursor) -> None:
+        for name in self._leases:
+            generations = tracking.tracks(cursor, name)
+            current = next((t for t in generations if t.state == "active"), None)
+            building = next((t for t in generations if t.state == "building"), None)
+            if building is not None and (current is None or building.last_id >= current.last_id):
+                tracking.swap(cursor, self.projections[name], building, current)
+                log.info("view %s: generation %s caught up and now answers reads", name, building.generation)
+
+    # --- running -----------------------------------------------------------------------------
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Run batches until every owned view has reached the log's head as it was at the start."""
+        head = self.log.head().id
+        total = 0
+        while True:
+            result = self.step()
+            total += result.events
+            if progress is not None:
+                progress(result.upto)
+            if result.events == 0 or result.upto >= head:
+                if not self._pending_swap():
+                    return total
+
+    def _pending_swap(self) -> bool:
+        owned = set(self._leases)
+        return any(t.state == "building" and t.name in owned and t.key not in self._failed
+                   for t in tracking.tracks(self.store))
+
+    def wake(self) -> None:
+        """A hint that the log grew (embedded mode calls it after each command)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="realty-projector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.release()
+
+    def _run(self) -> None:
+        next_acquire = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_acquire and len(self._leases) < len(self.projections):
+                    self.acquire()
+                    next_acquire = time.monotonic() + self.lease_retry
+                if self.step().events:
+                    continue
+                self._idle()
+            except Exception:  # a database that went away: keep trying, quietly at first
+                log.exception("projector step failed; retrying")
+                self._stop.wait(min(5.0, self.idle_wait * 4))
+
+    def _idle(self) -> None:
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        if self.store.backend == "sqlite":
+            self._wake.wait(self.idle_wait)
+            self._wake.clear()
+        else:
+            self.log.wait(self.idle_wait)
