@@ -146,6 +146,8 @@ CUSTOMERS = ListSpec(
            "next_interaction_at": "next_interaction_at", "last_touched_at": "last_touched_at",
            "stage": "stage"},
     default_sort="-last_interaction_at",
+    hidden=frozenset({"matching", "pending", "handovers", "awaiting_visit"}),
+    json_columns=frozenset({"deals"}),
 )
 
 POOL = ListSpec(
@@ -153,4 +155,6 @@ POOL = ListSpec(
     filters={"stage": Filter("stage"), "channel": Filter("channel")},
     sorts={"received_at": "received_at", "last_interaction_at": "last_interaction_at"},
     default_sort="last_interaction_at",
+    hidden=CUSTOMERS.hidden,
+    json_columns=CUSTOMERS.json_columns,
 )

@@ -24,8 +24,7 @@ from typing import Any
 from domain import customer_events as ev
 from domain.customer_values import Stage, derive_stage
 from projections.projection import Projection, Rows, Table, month, parse_ts, ts
-from projections.query import Filter, ListSpec, QueryError
-from projections.satisfaction import ViewReader, where_clause
+from projections.query import Filter, ListSpec, QueryError, ViewReader, where_clause
 from projections.stats import median, percentile
 
 CUSTOMERS = "customers"  # each customer's derivation inputs and current visit

@@ -96,7 +96,7 @@ class ProjectionFailed(Exception):
     """A projection could not handle an event: it stops there, and resumes from there once fixed."""
 
     def __init__(self, projection: str, position: int, topic: str, originator_id: uuid.UUID, version: int,
-                 cause: BaseException) -> None:
+                 cause: BaseException, *, when: str = "handling") -> None:
         self.projection = projection
         self.position = position
         self.topic = topic
@@ -104,7 +104,7 @@ class ProjectionFailed(Exception):
         self.originator_version = version
         self.cause = f"{type(cause).__name__}: {cause}"
         super().__init__(
-            f"projection {projection} cannot handle event at position {position} "
+            f"projection {projection} failed {when} the event at position {position} "
             f"({topic}, record {originator_id} version {version}): {self.cause}")
 
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from projections.projection import Projection, Table, ts
 from projections.store import ViewStore
@@ -49,6 +49,10 @@ class ListSpec:
     sorts: Mapping[str, str]  # sort name -> column
     default_sort: str
     numeric_sorts: frozenset[str] = field(default_factory=frozenset)
+    # Columns kept for the view's own bookkeeping, left out of answers.
+    hidden: frozenset[str] = field(default_factory=frozenset)
+    # Columns holding JSON text, answered as the JSON they hold.
+    json_columns: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def table_spec(self) -> Table:
@@ -145,17 +149,7 @@ def list_rows(store: ViewStore, generation: int, spec: ListSpec, *, filters: Map
     if sort_name not in spec.sorts:
         raise QueryError("invalid_sort", f"sort must be one of {', '.join(sorted(spec.sorts))} (prefix - to reverse)")
     table = spec.table_spec
-    where: list[str] = []
-    params: list[Any] = []
-    for name, raw in filters.items():
-        declared = spec.filters.get(name)
-        if declared is None:
-            raise QueryError("unknown_filter", f"unknown filter {name!r}; known: {', '.join(sorted(spec.filters))}")
-        where.append(f"{declared.column} {declared.op} ?")
-        params.append(parse_value(name, declared.kind, raw))
-    for column, value in (forced or {}).items():
-        where.append(f"{column} = ?")
-        params.append(value)
+    where, params = conditions(spec, filters, forced)
     column = spec.sorts[sort_name]
     null = _NULL_NUMBER if sort_name in spec.numeric_sorts else _NULL_TEXT
     sort_expr = f"COALESCE({column}, ?)"
@@ -178,8 +172,48 @@ def list_rows(store: ViewStore, generation: int, spec: ListSpec, *, filters: Map
         for column in bools:
             if item[column] is not None:
                 item[column] = bool(item[column])
+        for column in spec.json_columns:
+            if item[column] is not None:
+                item[column] = json.loads(item[column])
+        for column in spec.hidden:
+            del item[column]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = _encode_cursor(sort, last[-1], last[cols.index(table.key)])
     return Page(items, next_cursor)
+
+
+class ViewReader(Protocol):
+    """What a summary needs of the ledger's views (``service.projector.Views``)."""
+
+    def query(self, name: str, statement: str, params: Any = ()) -> tuple[list[tuple[Any, ...]], Any]: ...
+
+
+def conditions(spec: ListSpec, filters: Mapping[str, Any],
+               forced: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
+    """The conditions of a list's declared filters (by name) and of the scope's forced columns."""
+    where: list[str] = []
+    params: list[Any] = []
+    for name, raw in filters.items():
+        declared = spec.filters.get(name)
+        if declared is None:
+            raise QueryError("unknown_filter", f"unknown filter {name!r}; known: {', '.join(sorted(spec.filters))}")
+        where.append(f"{declared.column} {declared.op} ?")
+        params.append(parse_value(name, declared.kind, raw))
+    for column, value in (forced or {}).items():
+        where.append(f"{column} = ?")
+        params.append(value)
+    return where, params
+
+
+def where_clause(spec: ListSpec, filters: Mapping[str, Any], forced: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+    """A WHERE clause for a summary over a list's rows (see ``conditions``)."""
+    where, params = conditions(spec, filters, forced)
+    return ("WHERE " + " AND ".join(where) if where else ""), params
+
+
+def check_group(group_by: str, groups: tuple[str, ...]) -> str:
+    if group_by not in groups:
+        raise QueryError("invalid_group_by", f"group_by must be one of {', '.join(groups)}")
+    return group_by

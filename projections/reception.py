@@ -16,8 +16,7 @@ from typing import Any
 from domain import customer_events as ev
 from domain.rules import RECEPTION_NORM_MINUTES
 from projections.projection import Projection, Rows, Table, month, ts
-from projections.query import Filter, ListSpec
-from projections.satisfaction import ViewReader, check_group, where_clause
+from projections.query import Filter, ListSpec, ViewReader, check_group, where_clause
 from projections.stats import median, percentile
 
 RECEPTIONS = "receptions"

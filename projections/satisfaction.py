@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
 from domain import customer_events as ev
 from domain.rules import SATISFACTION_TARGET, SATISFIED_SCORES, SURVEY_DIMENSIONS
 from projections.projection import Projection, Rows, Table, month, ts
-from projections.query import Filter, ListSpec, QueryError, parse_value
+from projections.query import Filter, ListSpec, ViewReader, check_group, where_clause
 from projections.service_desk import CLAIMED_FROM_POOL, HOLDER_TOPICS, RETURNED_TO_POOL, new_holder
 
 CUSTOMERS = "customers"
@@ -80,32 +80,6 @@ ANSWER_LIST = ListSpec(
 )
 
 
-class ViewReader(Protocol):
-    """What a summary needs of the ledger's views (``service.projector.Views``)."""
-
-    def query(self, name: str, statement: str, params: Any = ()) -> tuple[list[tuple[Any, ...]], Any]: ...
-
-
-def where_clause(spec: ListSpec, filters: Mapping[str, Any], forced: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
-    """A WHERE clause from a list's declared filters (by name) and the scope's forced columns."""
-    where: list[str] = []
-    params: list[Any] = []
-    for name, raw in filters.items():
-        declared = spec.filters.get(name)
-        if declared is None:
-            raise QueryError("unknown_filter", f"unknown filter {name!r}; known: {', '.join(sorted(spec.filters))}")
-        where.append(f"{declared.column} {declared.op} ?")
-        params.append(parse_value(name, declared.kind, raw))
-    for column, value in (forced or {}).items():
-        where.append(f"{column} = ?")
-        params.append(value)
-    return ("WHERE " + " AND ".join(where) if where else ""), params
-
-
-def check_group(group_by: str, groups: tuple[str, ...]) -> str:
-    if group_by not in groups:
-        raise QueryError("invalid_group_by", f"group_by must be one of {', '.join(groups)}")
-    return group_by
 
 
 def share_of(satisfied: int, count: int) -> dict[str, Any]:

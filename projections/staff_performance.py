@@ -30,8 +30,7 @@ from domain.rules import SATISFIED_SCORES
 from domain.staff import StaffMember
 from projections.pipeline import CLAIMED_FROM_POOL, RETURNED_TO_POOL
 from projections.projection import Projection, Rows, Table, month, parse_ts, ts
-from projections.query import Filter, ListSpec
-from projections.satisfaction import ViewReader, check_group, where_clause
+from projections.query import Filter, ListSpec, ViewReader, check_group, where_clause
 
 STAFF = "staff"
 MONTHLY = "monthly"

@@ -83,3 +83,24 @@ def query_params_doc(spec: ListSpec) -> str:
     return (f"Filters: {', '.join(sorted(spec.filters))}. Sorts: {', '.join(sorted(spec.sorts))} "
             f"(prefix - to reverse; default {spec.default_sort}). Also cursor, limit (1-500) and "
             "min_position (wait for the view to reach a command's position).")
+
+
+Summarise = Callable[..., tuple[dict[str, Any], Any]]
+
+
+def summary_view(access: Access, request: Request, view: str, summarise: Summarise, scoping: Scoping,
+                 named: Mapping[str, str | None]) -> dict[str, Any]:
+    """A summary route: the ``named`` query parameters (with their defaults) go to ``summarise`` by
+    name, the others are the list's filters (checked there), and the caller's scope is forced."""
+    wait_for_position(access, request, [view])
+    params = request.query_params
+    repeated = [k for k in params if len(params.getlist(k)) > 1]
+    if repeated:
+        raise Problem(422, "invalid_filter", "Invalid filter", f"{repeated[0]} given more than once")
+    arguments = {k: params.get(k, default) for k, default in named.items()}
+    filters = {k: v for k, v in params.items() if k not in named and k != "min_position"}
+    try:
+        answer, active = summarise(access.ledger.views, filters=filters, forced=scoping(access), **arguments)
+    except QueryError as e:
+        raise Problem(422, e.code, "Invalid query", str(e)) from None
+    return {**answer, "position": active.position}

@@ -136,4 +136,7 @@ def test_the_return_visit_after_handover_is_scheduled_once_due_seven_days_later(
     assert [v["due_at"] for v in visits.values()] == [
         (datetime.fromisoformat(handed_over) + timedelta(days=7)).isoformat()]
     row, _ = ledger.views.list(CUSTOMERS, filters={"stage": "after_sales"})
-    assert [(r["customer_id"], r["awaiting_visit"]) for r in row.items] == [(customer, False)]
+    assert [(r["customer_id"], r["deals"]) for r in row.items] == [(customer, {deal: "closed"})]
+    awaiting, _ = ledger.views.query("pipeline", "SELECT awaiting_visit FROM {customers} WHERE customer_id = ?",
+                                     [customer])
+    assert [bool(a) for (a,) in awaiting] == [False]

@@ -27,7 +27,7 @@ from projections.process_analytics import PROCESS_ANALYTICS, VISIT_ROWS, convers
 from projections.query import QueryError
 from service.application import RealtyLedger
 from tests.conftest import Team, register_team
-from tests.integration.views_support import catch_up, dump, open_ledger, rebuild
+from tests.integration.views_support import Clock, catch_up, dump, open_ledger, rebuild
 
 ACCOUNT = "6222020200112233445"
 STAGES = ("reception", "matching", "signing", "transaction", "after_sales", "lost")
@@ -40,18 +40,6 @@ def ledger(own_database_url: str, tmp_path: Path) -> Iterator[RealtyLedger]:
         yield app
     finally:
         app.close()
-
-
-class Clock:
-    """Business time for the scenario: starts ``days`` ago and only moves forward, never past now."""
-
-    def __init__(self, days: float) -> None:
-        self.now = datetime.now(UTC) - timedelta(days=days)
-
-    def __call__(self, hours: float = 1.0) -> datetime:
-        self.now += timedelta(hours=hours)
-        assert self.now < datetime.now(UTC) - timedelta(minutes=1), "the scenario ran past the real clock"
-        return self.now
 
 
 def text(moment: datetime) -> str:

@@ -3,6 +3,7 @@ dumping a generation's rows for a row-for-row comparison."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,16 @@ def rebuild(ledger: RealtyLedger, name: str) -> int:
         runner.release()
     assert active_generation(ledger, name) == building.generation
     return building.generation
+
+
+class Clock:
+    """Business time for a scenario: starts ``days`` ago and only moves forward, never past now
+    (the domain refuses business times ahead of the real clock)."""
+
+    def __init__(self, days: float) -> None:
+        self.now = datetime.now(UTC) - timedelta(days=days)
+
+    def __call__(self, hours: float = 1.0) -> datetime:
+        self.now += timedelta(hours=hours)
+        assert self.now < datetime.now(UTC), "the scenario ran past the real clock"
+        return self.now

@@ -11,17 +11,16 @@ belong to no team and hold no personal data: every role with a listings route se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from projections import listings, process_analytics, staff_performance
-from projections.query import QueryError
 from service.api.deps import Access, AccessDep
 from service.api.permissions import Scope
 from service.api.problems import Problem
-from service.api.view_lists import Scoping, holder_scope, list_view, query_params_doc, wait_for_position
+from service.api.view_lists import holder_scope, list_view, query_params_doc, summary_view
 
 router = APIRouter(prefix="/views", tags=["views"])
 
@@ -41,23 +40,6 @@ def team_scope(access: Access) -> Mapping[str, Any]:
 _SUMMARY_DOC = "Filters: those of the list ({filters}).{extra} Also min_position."
 
 
-def _summary(access: Access, request: Request, view: str, scoping: Scoping, named: Mapping[str, str | None],
-             summarise: Callable[..., tuple[dict[str, Any], Any]]) -> dict[str, Any]:
-    """A summary route: the ``named`` query parameters (with their defaults) go to ``summarise`` by
-    name, the others are the list's filters (checked there), the caller's scope is forced."""
-    wait_for_position(access, request, [view])
-    params = request.query_params
-    repeated = [k for k in params if len(params.getlist(k)) > 1]
-    if repeated:
-        raise Problem(422, "invalid_filter", "Invalid filter", f"{repeated[0]} given more than once")
-    arguments = {k: params.get(k, default) for k, default in named.items()}
-    filters = {k: v for k, v in params.items() if k not in named and k != "min_position"}
-    forced = scoping(access)
-    try:
-        answer, active = summarise(access.ledger.views, filters=filters, forced=forced, **arguments)
-    except QueryError as e:
-        raise Problem(422, e.code, "Invalid query", str(e)) from None
-    return {**answer, "position": active.position}
 
 
 # --- staff performance ---------------------------------------------------------------------------
@@ -77,8 +59,8 @@ def staff_performance_list(access: AccessDep, request: Request) -> dict[str, Any
                 filters=", ".join(sorted(staff_performance.MONTHLY_ROWS.filters)),
                 extra=f" group_by: {', '.join(staff_performance.GROUPS)} (default team)."))
 def staff_performance_summary(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, staff_performance.STAFF_PERFORMANCE.name, STAFF_SCOPE, {"group_by": "team"},
-                    staff_performance.summarise)
+    return summary_view(access, request, staff_performance.STAFF_PERFORMANCE.name, staff_performance.summarise,
+                        STAFF_SCOPE, {"group_by": "team"})
 
 
 @router.get("/staff-performance/staff", name="views.staff_records",
@@ -98,8 +80,8 @@ def staff_records(access: AccessDep, request: Request) -> dict[str, Any]:
                 extra=" from_stage (default reception) and to_stage (default every other stage): "
                       + ", ".join(process_analytics.STAGES) + "."))
 def conversion(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, process_analytics.PROCESS_ANALYTICS.name, team_scope,
-                    {"from_stage": None, "to_stage": None}, process_analytics.conversion)
+    return summary_view(access, request, process_analytics.PROCESS_ANALYTICS.name, process_analytics.conversion,
+                        team_scope, {"from_stage": None, "to_stage": None})
 
 
 @router.get("/process-analytics/stage-times", name="views.stage_times",
@@ -107,8 +89,8 @@ def conversion(access: AccessDep, request: Request) -> dict[str, Any]:
             description=_SUMMARY_DOC.format(filters=", ".join(sorted(process_analytics.VISIT_ROWS.filters)),
                                             extra=""))
 def stage_times(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, process_analytics.PROCESS_ANALYTICS.name, team_scope, {},
-                    process_analytics.stage_times)
+    return summary_view(access, request, process_analytics.PROCESS_ANALYTICS.name, process_analytics.stage_times,
+                        team_scope, {})
 
 
 @router.get("/process-analytics/losses", name="views.losses",
@@ -116,8 +98,8 @@ def stage_times(access: AccessDep, request: Request) -> dict[str, Any]:
             description=_SUMMARY_DOC.format(filters=", ".join(sorted(process_analytics.LOSS_ROWS.filters)),
                                             extra=""))
 def losses(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, process_analytics.PROCESS_ANALYTICS.name, team_scope, {},
-                    process_analytics.losses)
+    return summary_view(access, request, process_analytics.PROCESS_ANALYTICS.name, process_analytics.losses,
+                        team_scope, {})
 
 
 @router.get("/process-analytics/visits", name="views.stage_visits",

@@ -8,7 +8,6 @@ theirs; a team role its team's rows; compliance and service accounts every row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -17,10 +16,9 @@ from fastapi import APIRouter, Request
 
 from projections import reception, satisfaction, service_desk
 from projections.projection import ts
-from projections.query import QueryError
-from service.api.deps import Access, AccessDep
+from service.api.deps import AccessDep
 from service.api.problems import Problem
-from service.api.view_lists import Scoping, holder_scope, list_view, query_params_doc, wait_for_position
+from service.api.view_lists import holder_scope, list_view, query_params_doc, summary_view
 
 router = APIRouter(prefix="/views", tags=["views"])
 
@@ -73,7 +71,8 @@ def satisfaction_list(access: AccessDep, request: Request) -> dict[str, Any]:
             description=_SUMMARY_DOC.format(groups=", ".join(satisfaction.GROUPS),
                                             filters=", ".join(sorted(satisfaction.ANSWER_LIST.filters))))
 def satisfaction_summary(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, satisfaction.SATISFACTION.name, satisfaction.summarise, CONSULTANT_SCOPE)
+    return summary_view(access, request, satisfaction.SATISFACTION.name, satisfaction.summarise, CONSULTANT_SCOPE,
+                        {"group_by": "team"})
 
 
 @router.get("/reception", name="views.reception", summary="Reception lengths against the 15-30 minute norm",
@@ -87,22 +86,7 @@ def reception_list(access: AccessDep, request: Request) -> dict[str, Any]:
             description=_SUMMARY_DOC.format(groups=", ".join(reception.GROUPS),
                                             filters=", ".join(sorted(reception.RECEPTION_LIST.filters))))
 def reception_summary(access: AccessDep, request: Request) -> dict[str, Any]:
-    return _summary(access, request, reception.RECEPTION.name, reception.summarise, CONSULTANT_SCOPE)
+    return summary_view(access, request, reception.RECEPTION.name, reception.summarise, CONSULTANT_SCOPE,
+                        {"group_by": "team"})
 
 
-Summarise = Callable[..., tuple[dict[str, Any], Any]]
-
-
-def _summary(access: Access, request: Request, view: str, summarise: Summarise, scoping: Scoping) -> dict[str, Any]:
-    wait_for_position(access, request, [view])
-    params = request.query_params
-    repeated = [k for k in params if len(params.getlist(k)) > 1]
-    if repeated:
-        raise Problem(422, "invalid_filter", "Invalid filter", f"{repeated[0]} given more than once")
-    filters = {k: v for k, v in params.items() if k not in ("group_by", "min_position")}
-    try:
-        answer, active = summarise(access.ledger.views, group_by=params.get("group_by", "team"), filters=filters,
-                                   forced=scoping(access))
-    except QueryError as e:
-        raise Problem(422, e.code, "Invalid query", str(e)) from None
-    return {**answer, "position": active.position}
