@@ -39,6 +39,8 @@ bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/append.py --backend postgres
 	$(BIN)/python benchmarks/verify.py --backend sqlite
 	$(BIN)/python benchmarks/verify.py --backend postgres
+	$(BIN)/python benchmarks/projections.py --backend sqlite
+	$(BIN)/python benchmarks/projections.py --backend postgres
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -67,7 +67,7 @@ COPY_NAMESPACE = uuid.UUID("6f0b7f4e-3c1a-5d2b-9e8f-7a6b5c4d3e2f")
 # keeps as text (``listing_id`` in a shortlist's matches), not part of a longer run of hex digits.
 UUID_IN_STATE = re.compile(
     rb"(?<![0-9a-f])([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})(?![0-9a-f])")
-console = Console(width=int(os.environ.get("COLUMNS", "120")))
+console = Console(width=int(os.environ.get("COLUMNS", "150")))  # the PostgreSQL table has 10 columns
 
 
 class BenchFailed(Exception):
@@ -89,7 +89,14 @@ class Store:
 def open_store(args: argparse.Namespace) -> Store:
     if args.backend == "sqlite":
         path = Path(args.store).resolve()
-        if args.fresh:
+        if args.fresh and path.exists():
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                ours = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                    (META_TABLE,)).fetchone()
+            conn.close()
+            if not ours:
+                raise BenchFailed(f"--fresh: {path} was not made by this script (no {META_TABLE} table); "
+                                  "not deleting it")
             for p in path.parent.glob(path.stem + "*"):
                 p.unlink()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +105,13 @@ def open_store(args: argparse.Namespace) -> Store:
     host, port, user = admin.hostname or "127.0.0.1", admin.port or 5432, admin.username or "postgres"
     with psycopg.connect(host=host, port=port, user=user, dbname=admin.path.lstrip("/") or "postgres",
                          autocommit=True) as conn:
-        if args.fresh:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.pg_dbname,)).fetchone()
+        if args.fresh and exists:
+            with psycopg.connect(host=host, port=port, user=user, dbname=args.pg_dbname) as db:
+                ours = db.execute("SELECT to_regclass(%s)", (META_TABLE,)).fetchone()[0]
+            if not ours:
+                raise BenchFailed(f"--fresh: the database {args.pg_dbname} was not made by this script "
+                                  f"(no {META_TABLE} table); not dropping it")
             conn.execute(f'DROP DATABASE IF EXISTS "{args.pg_dbname}" WITH (FORCE)')
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.pg_dbname,)).fetchone()
         if not exists:
@@ -138,10 +151,7 @@ class Raw:
         self.p = p
 
     def one(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
-        statement = statement.replace("?", self.p)
-        if self.sqlite:
-            return self.conn.execute(statement, params).fetchone()
-        return self.conn.execute(statement, params).fetchone()
+        return self.conn.execute(statement.replace("?", self.p), params).fetchone()
 
     def all(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return list(self.conn.execute(statement.replace("?", self.p), params).fetchall())
@@ -191,10 +201,15 @@ class Raw:
                 after = rows[-1][0]
 
     def meta(self) -> dict[str, str]:
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        return dict(self.all(f"SELECT key, value FROM {META_TABLE}"))
+        """What this script noted in the store when it built the log; {} for any other store."""
+        if self.sqlite:
+            exists = self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,))
+        else:
+            exists = self.one("SELECT to_regclass(?)", (META_TABLE,))[0]
+        return dict(self.all(f"SELECT key, value FROM {META_TABLE}")) if exists else {}
 
     def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self.conn.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ({self.p}, {self.p}) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
@@ -224,32 +239,41 @@ class Copier:
     def __init__(self, template: list[Any]) -> None:
         self.events: list[tuple[uuid.UUID, int, str, list[bytes]]] = []
         tokens: set[bytes] = set()
-        ids: set[uuid.UUID] = set()
         for n in template:
             parts = UUID_IN_STATE.split(bytes(n.state))
             tokens.update(parts[1::2])
-            ids.add(n.originator_id)
             self.events.append((n.originator_id, n.originator_version, n.topic, parts))
         self.tokens = sorted(tokens)
-        self.ids = sorted(ids)
+        self.ids = sorted({oid for oid, _, _, _ in self.events})
+        self._k = -1
+        self._by_token: dict[bytes, bytes] = {}
+        self._by_id: dict[uuid.UUID, uuid.UUID] = {}
 
     @staticmethod
     def rename(u: uuid.UUID, namespace: uuid.UUID) -> uuid.UUID:
         return u if u == SYSTEM_ACTOR else uuid.uuid5(namespace, u.hex)
 
-    def copy(self, k: int, start: int, stop: int) -> list[StoredEvent]:
-        """Events ``start:stop`` of copy number ``k`` (copy 0 is the template itself)."""
+    def _names(self, k: int) -> None:
+        if k == self._k:
+            return
         ns = uuid.uuid5(COPY_NAMESPACE, str(k))
-        by_token: dict[bytes, bytes] = {}
+        self._by_id = {u: self.rename(u, ns) for u in self.ids}
+        self._by_token = {}
         for token in self.tokens:
             new = self.rename(uuid.UUID(token.decode()), ns)
-            by_token[token] = (new.hex if len(token) == 32 else str(new)).encode()
+            self._by_token[token] = (new.hex if len(token) == 32 else str(new)).encode()
+        self._k = k
+
+    def copy(self, k: int, start: int, stop: int) -> list[StoredEvent]:
+        """Events ``start:stop`` of copy number ``k`` (copy 0 is the template itself)."""
+        self._names(k)
+        by_token, by_id = self._by_token, self._by_id
         out = []
         for oid, version, topic, parts in self.events[start:stop]:
             state = list(parts)
             for i in range(1, len(state), 2):
                 state[i] = by_token[state[i]]
-            out.append(StoredEvent(self.rename(oid, ns), version, topic, b"".join(state)))
+            out.append(StoredEvent(by_id[oid], version, topic, b"".join(state)))
         return out
 
 
@@ -263,6 +287,10 @@ def ensure_log(ledger: RealtyLedger, raw: Raw, args: argparse.Namespace) -> Gene
     gen = Generation()
     meta = raw.meta()
     size = raw.count()
+    if size and "template_events" not in meta:
+        # Never someone's real store: every view of it would be dropped and rebuilt here.
+        raise BenchFailed(f"the store holds {size:,} events but was not made by this script "
+                          f"(no {META_TABLE} table): give another --store / --pg-dbname")
     if size >= args.events:
         gen.template_events = int(meta.get("template_events", "0"))
         return gen
@@ -281,9 +309,6 @@ def ensure_log(ledger: RealtyLedger, raw: Raw, args: argparse.Namespace) -> Gene
         raw.set_meta("template_events", str(size))
         raw.set_meta("template", f"load_demo(customers={args.template_customers}, seed={args.seed})")
         meta = raw.meta()
-    if "template_events" not in meta:
-        raise BenchFailed(f"the store holds {size:,} events but was not made by this script "
-                          f"(no {META_TABLE} table): use --fresh or another --store / --pg-dbname")
     t_size = gen.template_events = int(meta["template_events"])
     template = list(ledger.recorder.select_notifications(start=1, limit=t_size))
     if len(template) != t_size:
@@ -538,7 +563,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     bench_dir = ROOT / "var" / "bench"
     bench_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(args)
+    try:
+        store = open_store(args)
+    except BenchFailed as e:
+        console.print(f"[bold red]FAILED[/]: {e}", highlight=False)
+        return 1
     ledger = open_ledger(store, bench_dir)
     raw = Raw(store, ledger.recorder.events_table_name)
     page = args.page or ledger.settings.projection_batch_size
@@ -617,7 +646,7 @@ def print_environment(args: argparse.Namespace, store: Store, ledger: RealtyLedg
         ("template", f"the log's first {gen.template_events:,} events (load_demo); the rest are renamed copies"),
         ("views", ", ".join(p.name for p in chosen)),
         ("our runner", (f"projections.runner.ProjectionRunner via ledger.views.make_runner(names), batch "
-                        f"{ledger.settings.projection_batch_size} ids; views in "
+                        f"{ledger.settings.projection_batch_size} events of its topics; views in "
                         + (str(ledger.settings.views_file) if store.backend == "sqlite" else "the log's database"))),
         ("raw read", (f"plain {'sqlite3' if store.backend == 'sqlite' else 'psycopg (binary, prepared)'}, "
                       f"{page} rows per SELECT, the runner's 6 columns, no decoding")),

@@ -6,9 +6,10 @@ the order they were committed and a reader that has seen id N has seen every id 
 have gaps on PostgreSQL (a refused insert still uses its sequence numbers); the chain ``position``
 next to each row never does, so lags are counted in positions.
 
-A batch is read by a window of ids (``after < id <= after + size``, bounded by the head read in the
-same snapshot): the window tells how far the read has looked even when a topic filter leaves it
-empty, so a projection's position moves on past events it does not care about.
+A batch is up to ``size`` rows of the topics the views follow, after a position and up to the
+head read in the same snapshot. A full batch has looked as far as its last row; a short one as far
+as the head. So a view's position moves on past the events it does not care about, and a view that
+follows few topics is not charged a batch's fixed cost for every stretch of other events.
 """
 
 from __future__ import annotations
@@ -102,10 +103,9 @@ class SQLiteEventLog(EventLog):
         cursor.execute("BEGIN")  # one snapshot for the head and the rows
         try:
             head = self._head(cursor)
-            upto = min(after + size, head.id)
-            if upto <= after:
+            if head.id <= after:
                 return Window([], after, -1)
-            params: list[Any] = [after, upto]
+            params: list[Any] = [after, head.id]
             where = ""
             if topics is not None:
                 topic_list = sorted(topics)
@@ -113,11 +113,9 @@ class SQLiteEventLog(EventLog):
                 params.extend(topic_list)
             cursor.execute(
                 f"SELECT rowid, position, originator_id, originator_version, topic, state "  # noqa: S608
-                f"FROM {self.table} WHERE rowid > ? AND rowid <= ?{where} ORDER BY rowid", params)
+                f"FROM {self.table} WHERE rowid > ? AND rowid <= ?{where} ORDER BY rowid LIMIT ?", [*params, size])
             rows = [LogRow(r[0], r[1], uuid.UUID(r[2]), r[3], r[4], r[5]) for r in cursor.fetchall()]
-            last = cursor.execute(f"SELECT position FROM {self.table} WHERE rowid <= ? "  # noqa: S608
-                                  "ORDER BY rowid DESC LIMIT 1", (upto,)).fetchone()
-            return Window(rows, upto, last[0] if last else -1)
+            return window(rows, size, head)
         finally:
             conn.rollback()
 
@@ -157,25 +155,22 @@ class PostgresEventLog(EventLog):
             with conn.transaction(), conn.cursor(binary=True) as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 head_row = cursor.execute(
-                    SQL("SELECT notification_id FROM {} ORDER BY notification_id DESC LIMIT 1")
+                    SQL("SELECT notification_id, position FROM {} ORDER BY notification_id DESC LIMIT 1")
                     .format(self._table)).fetchone()
-                upto = min(after + size, head_row[0] if head_row else 0)
-                if upto <= after:
+                head = Head(head_row[0], head_row[1]) if head_row else EMPTY
+                if head.id <= after:
                     return Window([], after, -1)
                 where = SQL("")
-                params: list[Any] = [after, upto]
+                params: list[Any] = [after, head.id]
                 if topics is not None:
                     where = SQL(" AND topic = ANY(%s)")
                     params.append(sorted(topics))
                 cursor.execute(SQL(
                     "SELECT notification_id, position, originator_id, originator_version, topic, state "
-                    "FROM {} WHERE notification_id > %s AND notification_id <= %s{} ORDER BY notification_id"
-                ).format(self._table, where), params)
-                rows = [LogRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in cursor.fetchall()]
-                last = cursor.execute(SQL("SELECT position FROM {} WHERE notification_id <= %s "
-                                          "ORDER BY notification_id DESC LIMIT 1").format(self._table),
-                                      (upto,)).fetchone()
-                return Window(rows, upto, last[0] if last else -1)
+                    "FROM {} WHERE notification_id > %s AND notification_id <= %s{} ORDER BY notification_id LIMIT %s"
+                ).format(self._table, where), [*params, size])
+                return window([LogRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in cursor.fetchall()],
+                              size, head)
 
     def wait(self, timeout: float) -> None:
         """Sleep until the log's NOTIFY (sent by every insert) or the timeout."""
@@ -197,6 +192,13 @@ class PostgresEventLog(EventLog):
             if conn is not None:
                 conn.close()
         self._conn = self._listener = None
+
+
+def window(rows: list[LogRow], size: int, head: Head) -> Window:
+    """A full page ends at its last row; a short one has looked at everything up to the head."""
+    if len(rows) == size:
+        return Window(rows, rows[-1].id, rows[-1].position)
+    return Window(rows, head.id, head.position)
 
 
 def rows_after(rows: Sequence[LogRow], after: int) -> Sequence[LogRow]:

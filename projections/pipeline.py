@@ -22,8 +22,13 @@ T = "customers"
 RETURNED_TO_POOL = ev.ReturnedToPool.TOPIC
 CLAIMED_FROM_POOL = ev.ClaimedFromPool.TOPIC
 
-# Events that are a customer interaction with a scheduled follow-up or that show matching work.
+# Events that show matching work (needs, a shortlist, a showing): the customer is past reception.
 _MATCHING = frozenset({ev.NeedsRecorded.TOPIC, ev.ListingsShortlisted.TOPIC, ev.ShowingScheduled.TOPIC})
+# Events that can change the stage, and those that change the open showings and visits.
+_STAGE = _MATCHING | {ev.MarkedLost.TOPIC, ev.Reactivated.TOPIC, ev.DealMilestoneReached.TOPIC}
+_PENDING = frozenset({ev.ShowingScheduled.TOPIC, ev.ShowingRescheduled.TOPIC, ev.ShowingConducted.TOPIC,
+                      ev.ShowingCancelled.TOPIC, ev.ShowingMissed.TOPIC, ev.ReturnVisitScheduled.TOPIC,
+                      ev.ReturnVisitCompleted.TOPIC})
 
 
 class Pipeline(Projection):
@@ -82,23 +87,25 @@ class Pipeline(Projection):
         # or someone recorded on their behalf (domain.customer_events.CustomerEvent.mutate).
         if row["assigned_to"] is not None and row["assigned_to"] in (str(event.actor_id), str(event.on_behalf_of)):
             row["last_touched_at"] = max(row["last_touched_at"] or "", when or "") or None
-        self._derive(row)
 
     @staticmethod
     def _apply(topic: str, event: Any, row: dict[str, Any], when: str | None) -> None:
-        pending: dict[str, str] = json.loads(row["pending"])
-        if topic in _MATCHING:
-            row["matching"] = True
-        if topic in (ev.ShowingScheduled.TOPIC, ev.ShowingRescheduled.TOPIC):
-            pending[f"showing:{event.showing_id}"] = ts(event.scheduled_for) or ""
-        elif topic in (ev.ShowingConducted.TOPIC, ev.ShowingCancelled.TOPIC, ev.ShowingMissed.TOPIC):
-            pending.pop(f"showing:{event.showing_id}", None)
-        elif topic == ev.ReturnVisitScheduled.TOPIC:
-            pending[f"visit:{event.visit_id}"] = ts(event.due_at) or ""
-            handovers = [d for d in json.loads(row["handovers"]) if handover_visit_id(uuid.UUID(d)) != event.visit_id]
-            row["handovers"], row["awaiting_visit"] = json.dumps(handovers), bool(handovers)
-        elif topic == ev.ReturnVisitCompleted.TOPIC:
-            pending.pop(f"visit:{event.visit_id}", None)
+        # JSON columns are parsed only by the events that change them (a batch's cost is mostly here).
+        if topic in _PENDING:
+            pending: dict[str, str] = json.loads(row["pending"])
+            if topic in (ev.ShowingScheduled.TOPIC, ev.ShowingRescheduled.TOPIC):
+                pending[f"showing:{event.showing_id}"] = ts(event.scheduled_for) or ""
+            elif topic in (ev.ShowingConducted.TOPIC, ev.ShowingCancelled.TOPIC, ev.ShowingMissed.TOPIC):
+                pending.pop(f"showing:{event.showing_id}", None)
+            elif topic == ev.ReturnVisitScheduled.TOPIC:
+                pending[f"visit:{event.visit_id}"] = ts(event.due_at) or ""
+                handovers = [d for d in json.loads(row["handovers"])
+                             if handover_visit_id(uuid.UUID(d)) != event.visit_id]
+                row["handovers"], row["awaiting_visit"] = json.dumps(handovers), bool(handovers)
+            else:  # ReturnVisitCompleted
+                pending.pop(f"visit:{event.visit_id}", None)
+            row["pending"] = json.dumps(pending, sort_keys=True)
+            row["next_interaction_at"] = min(pending.values()) if pending else None
         elif topic == ev.Reassigned.TOPIC:
             row["assigned_to"], row["team"] = str(event.to_staff), event.team
             row["last_touched_at"] = when  # a new holder starts a new protection period
@@ -113,22 +120,17 @@ class Pipeline(Projection):
             if event.milestone == DealMilestone.HANDED_OVER:
                 handovers = [*json.loads(row["handovers"]), str(event.deal_id)]
                 row["handovers"], row["awaiting_visit"] = json.dumps(handovers), True
-            row["matching"] = True
         elif topic == RETURNED_TO_POOL:
             row["in_pool"], row["assigned_to"] = True, None
         elif topic == CLAIMED_FROM_POOL:
             row["in_pool"] = False
             row["assigned_to"] = str(event.claimed_by)
             row["last_touched_at"] = when
-        row["pending"] = json.dumps(pending, sort_keys=True)
-
-    @staticmethod
-    def _derive(row: dict[str, Any]) -> None:
-        row["stage"] = derive_stage(lost=row["lost_reason"] is not None,
-                                    milestones=json.loads(row["deals"]).values(),
-                                    matching=bool(row["matching"])).value
-        pending = json.loads(row["pending"])
-        row["next_interaction_at"] = min(pending.values()) if pending else None
+        if topic in _STAGE:
+            row["matching"] = bool(row["matching"]) or topic in _MATCHING or topic == ev.DealMilestoneReached.TOPIC
+            row["stage"] = derive_stage(lost=row["lost_reason"] is not None,
+                                        milestones=json.loads(row["deals"]).values(),
+                                        matching=row["matching"]).value
 
 
 PIPELINE = Pipeline()

@@ -133,7 +133,8 @@ class ProjectionRunner:
                     continue
                 cursor.execute("RELEASE SAVEPOINT view_batch")
                 tracking.advance(cursor, track, window.upto, window.upto_position)
-            self._swap_caught_up(cursor)
+            if any(t.state == "building" for t in tracks):
+                self._swap_caught_up(cursor)
         for track, failure in failures:
             self._failed.add(track.key)
             self.last_error = failure
