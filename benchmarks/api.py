@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -484,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"),
                     help="database to connect to for CREATE/DROP DATABASE of the scratch database")
     ap.add_argument("--keep", action="store_true", help="keep the scratch database/directory")
+    ap.add_argument("--projector", choices=("embedded", "process"), default="embedded",
+                    help="embedded: the served process keeps the views (the default setting); process: a "
+                         "separate `realty projector` does (REALTY_EMBEDDED_PROJECTOR=false)")
     args = ap.parse_args(argv)
     if not 1 <= args.connections <= args.customers or args.rounds < 1 or args.seconds <= 0:
         ap.error("need 1 ≤ --connections ≤ --customers, --rounds ≥ 1 and --seconds > 0")
@@ -499,11 +503,19 @@ def main(argv: list[str] | None = None) -> int:
             prep = prepare(backend, args.customers, args.connections)
 
         project_port, bare_port = free_port(), free_port()
+        project_env = child_env(
+            REALTY_DATABASE_URL=backend.project_url(), REALTY_SIGNING_KEYS_DIR=os.path.join(log_dir, "keys"),
+            REALTY_CHECKPOINT_JOURNAL=os.path.join(log_dir, "checkpoints.jsonl"),
+            REALTY_VIEWS_PATH=os.path.join(log_dir, "views.sqlite3"),
+            REALTY_EMBEDDED_PROJECTOR="true" if args.projector == "embedded" else "false")
+        if args.projector == "process":  # the views kept by a process of their own, as at scale
+            projector = subprocess.Popen([*realty_argv(), "projector"], env=project_env, cwd=ROOT,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            atexit.register(projector.terminate)
         project_server = Server(
             "project", [*realty_argv(), "serve", "--port", str(project_port)],
             # Signing keys and checkpoint journal in the scratch directory, never the checkout's var/.
-            child_env(REALTY_DATABASE_URL=backend.project_url(), REALTY_SIGNING_KEYS_DIR=os.path.join(log_dir, "keys"),
-                      REALTY_CHECKPOINT_JOURNAL=os.path.join(log_dir, "checkpoints.jsonl")),
+            project_env,
             project_port, "/readyz", log_dir)
         bare_server = Server(
             "bare", [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_api:create_app",
@@ -574,6 +586,8 @@ def print_environment(args: argparse.Namespace, backend: Any, prep: Prepared) ->
         ("versions", ", ".join(f"{p} {importlib_metadata.version(p)}" for p in
                                ("eventsourcing", "fastapi", "starlette", "uvicorn", "httpx"))),
         ("uvicorn", f"1 worker per server, http={impl[0]}, loop={impl[1]}, no access log"),
+        ("views", "kept in the served process (embedded projector, the default)" if args.projector == "embedded"
+         else "kept by a separate `realty projector` process"),
         ("project code", git_state()),
         *backend.describe(),
         ("client", (f"{'asyncio httpx.AsyncClient' if args.client == 'httpx' else 'asyncio raw HTTP/1.1 (RawConnection)'}, "

@@ -38,6 +38,7 @@ Decode = Callable[[LogRow], Any]
 class StepResult:
     events: int  # rows of the log read in this step
     upto: int  # the log position every owned view has now reached (at least)
+    more: bool = False  # the batch was full: the log may hold more right away
 
 
 class ProjectionRunner:
@@ -52,8 +53,10 @@ class ProjectionRunner:
         self.idle_wait = idle_wait
         self.lease_retry = lease_retry
         # After a wake-up, wait this long for the rest of a burst of commands: one batch for many
-        # events costs a fraction of one batch each (the service's commands pay for less).
+        # events costs a fraction of one batch each (the service's commands pay for less). A reader
+        # waiting for its own write cuts the wait short (``wake(urgent=True)``).
         self.coalesce = coalesce
+        self._urgent = threading.Event()
         self._leases: dict[str, Lease] = {}
         self._failed: set[tuple[str, int]] = set()
         self._wake = threading.Event()
@@ -116,23 +119,23 @@ class ProjectionRunner:
         decoded: dict[int, Any] = {}
         failures: list[tuple[Track, ProjectionFailed]] = []
         with self.store.transaction() as cursor:
+            advanced: list[Track] = []
             for track in tracks:
                 if window.upto <= track.last_id:
                     continue
                 projection = self.projections[track.name]
                 pending = rows_after(window.rows, track.last_id)
-                if not any(row.topic in projection.topics for row in pending):
-                    tracking.advance(cursor, track, window.upto, window.upto_position)  # nothing to do but move on
-                    continue
-                cursor.execute("SAVEPOINT view_batch")
-                try:
-                    self._apply(projection, track, pending, decoded, cursor)
-                except ProjectionFailed as failure:
-                    cursor.execute("ROLLBACK TO SAVEPOINT view_batch")
-                    failures.append((track, failure))
-                    continue
-                cursor.execute("RELEASE SAVEPOINT view_batch")
-                tracking.advance(cursor, track, window.upto, window.upto_position)
+                if any(row.topic in projection.topics for row in pending):  # else nothing to do but move on
+                    cursor.execute("SAVEPOINT view_batch")
+                    try:
+                        self._apply(projection, track, pending, decoded, cursor)
+                    except ProjectionFailed as failure:
+                        cursor.execute("ROLLBACK TO SAVEPOINT view_batch")
+                        failures.append((track, failure))
+                        continue
+                    cursor.execute("RELEASE SAVEPOINT view_batch")
+                advanced.append(track)
+            tracking.advance(cursor, advanced, window.upto, window.upto_position)
             if any(t.state == "building" for t in tracks):
                 self._swap_caught_up(cursor)
         for track, failure in failures:
@@ -140,7 +143,7 @@ class ProjectionRunner:
             self.last_error = failure
             log.error("%s", failure)
             tracking.record_failure(self.store, track, str(failure))
-        return StepResult(len(window.rows) or 1, window.upto)
+        return StepResult(len(window.rows) or 1, window.upto, more=len(window.rows) >= self.batch_size)
 
     def _apply(self, projection: Projection, track: Track, rows: Sequence[LogRow], decoded: dict[int, Any],
                cursor: Cursor) -> None:
@@ -204,9 +207,12 @@ class ProjectionRunner:
         return any(t.state == "building" and t.name in owned and t.key not in self._failed
                    for t in tracking.tracks(self.store))
 
-    def wake(self) -> None:
-        """A hint that the log grew (embedded mode calls it after each command)."""
+    def wake(self, *, urgent: bool = False) -> None:
+        """A hint that the log grew (embedded mode calls it after each command); ``urgent`` when
+        someone waits for the views to reach a position."""
         self._wake.set()
+        if urgent:
+            self._urgent.set()
 
     def start(self) -> None:
         if self._thread is not None:
@@ -218,6 +224,7 @@ class ProjectionRunner:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._urgent.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -230,9 +237,9 @@ class ProjectionRunner:
                 if time.monotonic() >= next_acquire and len(self._leases) < len(self.projections):
                     self.acquire()
                     next_acquire = time.monotonic() + self.lease_retry
-                if self.step().events:
-                    continue
-                self._idle()
+                if self.step().more:
+                    continue  # catching up: the next batch at once
+                self._idle()  # up to date: wait for the log to grow, and gather a burst
             except Exception:  # a database that went away: keep trying, quietly at first
                 log.exception("projector step failed; retrying")
                 self._stop.wait(min(5.0, self.idle_wait * 4))
@@ -244,4 +251,6 @@ class ProjectionRunner:
             else:
                 self.log.wait(self.idle_wait)
         self._wake.clear()
-        self._stop.wait(self.coalesce)
+        if not self._stop.is_set():
+            self._urgent.wait(self.coalesce)
+        self._urgent.clear()

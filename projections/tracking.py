@@ -92,10 +92,14 @@ def start_generation(store: ViewStore, projection: Projection, state: str) -> Tr
     return track
 
 
-def advance(cursor: Cursor, track: Track, last_id: int, last_position: int) -> None:
+def advance(cursor: Cursor, moved: list[Track], last_id: int, last_position: int) -> None:
+    """Move these generations to a position, in one statement."""
+    if not moved:
+        return
+    keys = " OR ".join("(name = ? AND generation = ?)" for _ in moved)
     cursor.execute(f"UPDATE {TRACKS} SET last_id = ?, last_position = ?, error = NULL, updated_at = ? "  # noqa: S608
-                   "WHERE name = ? AND generation = ?",
-                   (last_id, last_position, now_text(), track.name, track.generation))
+                   f"WHERE {keys}",
+                   [last_id, last_position, now_text(), *(v for t in moved for v in (t.name, t.generation))])
 
 
 def record_failure(store: ViewStore, track: Track, message: str) -> None:

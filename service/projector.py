@@ -39,6 +39,7 @@ def all_projections() -> list[Projection]:
 
 
 PROJECTION_NAMES = tuple(p.name for p in all_projections())
+EMBEDDED_COALESCE = 0.5  # seconds
 
 
 class UnknownProjection(LookupError):
@@ -111,22 +112,26 @@ class Views:
         return self._ledger.mapper.to_domain_event(
             StoredEvent(row.originator_id, row.originator_version, row.topic, row.state))
 
-    def make_runner(self, only: Iterable[str] | None = None) -> ProjectionRunner:
+    def make_runner(self, only: Iterable[str] | None = None, *, coalesce: float = 0.05) -> ProjectionRunner:
         names = list(only) if only else list(self.projections)
         chosen = [self.projection(n) for n in names]
         return ProjectionRunner(self.store, self.log, self.decode, chosen,
-                                batch_size=self._ledger.settings.projection_batch_size)
+                                batch_size=self._ledger.settings.projection_batch_size, coalesce=coalesce)
 
     def start_embedded(self) -> ProjectionRunner:
-        """Run the projector in this process (the service's embedded mode)."""
+        """Run the projector in this process (the service's embedded mode).
+
+        It shares the process (and its GIL) with the commands, so it gathers up to half a second of
+        them into one batch; a reader waiting for its own write (``min_position``) wakes it at once.
+        """
         if self.runner is None:
-            self.runner = self.make_runner()
+            self.runner = self.make_runner(coalesce=EMBEDDED_COALESCE)
             self.runner.start()
         return self.runner
 
-    def wake(self) -> None:
+    def wake(self, *, urgent: bool = False) -> None:
         if self.runner is not None:
-            self.runner.wake()
+            self.runner.wake(urgent=urgent)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -164,7 +169,7 @@ class Views:
             if time.monotonic() >= deadline:
                 name, view = behind[0]
                 raise ViewBehind(name, position, view.position, max(0, self.log.head().position - view.leaf_index))
-            self.wake()
+            self.wake(urgent=True)
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
 
