@@ -82,6 +82,7 @@ def test_the_api_reads_its_own_writes_from_views_kept_by_a_separate_projector_pr
     ledger = open_ledger(own_database_url, tmp_path, read_wait_seconds=5.0)
     team = register_team(ledger)
     token, _ = ledger.issue_token(team.admin, team.id(team.consultant), label="tests")
+    admin, _ = ledger.issue_token(team.admin, team.id(team.admin), label="tests")
     projector = start_projector(own_database_url, tmp_path)
     try:
         with TestClient(create_app(ledger=ledger)) as api:
@@ -90,11 +91,22 @@ def test_the_api_reads_its_own_writes_from_views_kept_by_a_separate_projector_pr
                     "channel": "online", "reception_started_at": now(-25), "reception_ended_at": now(-5)})
                 assert written.status_code == 201, written.text
                 body = written.json()
+                assert body["position"] == ledger.log_head()  # the position of the event it wrote
                 listed = api.get("/views/pipeline", headers=auth(token),
                                  params={"min_position": body["position"], "sort": "-received_at", "limit": 500})
                 assert listed.status_code == 200, listed.text
                 assert listed.json()["position"] >= body["position"]
                 assert body["id"] in {row["customer_id"] for row in listed.json()["items"]}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                status = api.get("/projections", headers=auth(admin))
+                assert status.status_code == 200, status.text
+                if {v["lag"] for v in status.json()["views"].values()} == {0}:
+                    break
+                time.sleep(0.1)
+            views = status.json()["views"]
+            assert set(views) == {p.name for p in all_projections()}
+            assert {(v["position"], v["lag"], v["error"]) for v in views.values()} == {(ledger.log_head(), 0, None)}
     finally:
         projector.send_signal(signal.SIGTERM)
         projector.wait(20)

@@ -134,7 +134,8 @@ def issue_token(staff_id: str, body: s.TokenCreate, access: AccessDep,
     managed(access, staff_id, self_allowed=True)
     token, result = access.ledger.issue_token(access.caller.acting, staff_id, label=body.label)
     response.headers["Cache-Control"] = "no-store"
-    return s.TokenIssuedPublic(token=token, token_id=result.entity_id or "", staff_id=result.id)
+    return s.TokenIssuedPublic(token=token, token_id=result.entity_id or "", staff_id=result.id,
+                               position=result.position)
 
 
 @router.post("/{staff_id}/tokens/{token_id}/revocation", name="staff.revoke_token",

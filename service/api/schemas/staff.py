@@ -32,12 +32,13 @@ class TokenIssuedPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"token": "rlt_3d5f7b9c1e2a4c6e8a0b4c6e8a0b2d35_7c9e1a3b5d7f4b2d8f4a6b8d0f2a4c57_"
                   "3YnLyJ9GEIpp3WcScWG0aL6XRS54el5zghTTGl472LM",
-         "token_id": _EXAMPLE_TOKEN_ID, "staff_id": EXAMPLE_CONSULTANT_ID},
+         "token_id": _EXAMPLE_TOKEN_ID, "staff_id": EXAMPLE_CONSULTANT_ID, "position": 1042},
     ]})
 
     token: str = Field(description="shown once; store it now, it cannot be read again")
     token_id: str
     staff_id: str
+    position: int | None = Field(default=None, description="log position of the event that recorded the token")
 
 
 class RoleChange(Body):
