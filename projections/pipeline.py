@@ -109,6 +109,7 @@ class Pipeline(Projection):
         elif topic == ev.Reassigned.TOPIC:
             row["assigned_to"], row["team"] = str(event.to_staff), event.team
             row["last_touched_at"] = when  # a new holder starts a new protection period
+            row["in_pool"] = False  # a reassignment takes the customer out of the pool, as the record says
         elif topic == ev.MarkedLost.TOPIC:
             row["lost_reason"] = event.reason
         elif topic == ev.Reactivated.TOPIC:
@@ -154,7 +155,8 @@ CUSTOMERS = ListSpec(
 
 POOL = ListSpec(
     PIPELINE, T,
-    filters={"stage": Filter("stage"), "channel": Filter("channel")},
+    # team narrows the pool for callers who see every team's (a team role's pool is its own).
+    filters={"stage": Filter("stage"), "channel": Filter("channel"), "team": Filter("team")},
     sorts={"received_at": "received_at", "last_interaction_at": "last_interaction_at"},
     default_sort="last_interaction_at",
     hidden=CUSTOMERS.hidden,

@@ -140,7 +140,8 @@ def _cursor_fits(spec: ListSpec, sort_name: str, value: Any, key: Any) -> bool:
 def list_rows(store: ViewStore, generation: int, spec: ListSpec, *, filters: Mapping[str, Any],
               forced: Mapping[str, Any] | None = None, sort: str | None = None, cursor: str | None = None,
               limit: int = DEFAULT_LIMIT) -> Page:
-    """One page of the view's rows. ``forced`` are filters the caller's scope imposes (by column)."""
+    """One page of the view's rows. ``forced`` are filters the caller's scope imposes (by column).
+    Generation 0 is a view never built: an empty page, once the query has been checked."""
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("invalid_limit", f"limit must be between 1 and {MAX_LIMIT}")
     sort = sort or spec.default_sort
@@ -159,6 +160,8 @@ def list_rows(store: ViewStore, generation: int, spec: ListSpec, *, filters: Map
             raise QueryError("invalid_cursor", "the cursor is malformed; use next_cursor from a previous page")
         where.append(f"({sort_expr}, {table.key}) {'<' if descending else '>'} (?, ?)")
         params.extend([null, value, key])
+    if generation == 0:  # never built: nothing to list, but the query was checked all the same
+        return Page([], None)
     order = "DESC" if descending else "ASC"
     physical = table.physical(spec.projection.name, generation)
     cols = table.column_names

@@ -86,9 +86,14 @@ class ProjectionRunner:
     def _prepare(self, projection: Projection) -> None:
         existing = tracking.tracks(self.store, projection.name)
         current = next((t for t in existing if t.state == "active"), None)
+        building = next((t for t in existing if t.state == "building"), None)
+        if building is not None and building.version != projection.version:
+            # A rebuild begun by another version of the view: this version never feeds it, so start over.
+            tracking.drop_generation(self.store, projection, building)
+            building = None
         if current is None:
             tracking.start_generation(self.store, projection, "active")
-        elif current.version != projection.version and not any(t.state == "building" for t in existing):
+        elif current.version != projection.version and building is None:
             log.info("view %s changed (version %s -> %s): rebuilding it while the old copy answers reads",
                      projection.name, current.version, projection.version)
             tracking.start_generation(self.store, projection, "building")
@@ -102,7 +107,11 @@ class ProjectionRunner:
 
     def _tracks(self) -> list[Track]:
         owned = set(self._leases)
-        return [t for t in tracking.tracks(self.store) if t.name in owned and t.key not in self._failed]
+        # A generation made by another version of the view is never fed by this version's code: its
+        # tables may lack this version's columns, or mean something else by a row. It keeps
+        # answering reads where it stopped until the rebuild has caught up with it and replaces it.
+        return [t for t in tracking.tracks(self.store) if t.name in owned and t.key not in self._failed
+                and t.version == self.projections[t.name].version]
 
     def step(self) -> StepResult:
         """Read one window of the log and apply it to every owned view; 0 events when up to date."""
@@ -115,13 +124,23 @@ class ProjectionRunner:
             topics |= self.projections[t.name].topics
         window = self.log.read(after, self.batch_size, topics)
         if window.upto <= after:
+            if any(t.state == "building" for t in tracks):  # caught up with nothing to read (an empty log)
+                with self.store.transaction() as cursor:
+                    self._swap_caught_up(cursor)
             return StepResult(0, after)
         decoded: dict[int, Any] = {}
         failures: list[tuple[Track, ProjectionFailed]] = []
+        lost: set[str] = set()
         with self.store.transaction() as cursor:
+            # Fencing: a lease can end without this process noticing (its session killed), and
+            # another process may then keep the view too. A position that moved since it was read
+            # means exactly that: leave the view to the other process rather than apply a batch twice.
+            now = tracking.lock_owned(cursor, sorted({t.name for t in tracks}))
+            lost = {t.name for t in tracks if (fresh := now.get(t.key)) is None
+                    or (fresh.last_id, fresh.state) != (t.last_id, t.state)}
             advanced: list[Track] = []
             for track in tracks:
-                if window.upto <= track.last_id:
+                if track.name in lost or window.upto <= track.last_id:
                     continue
                 projection = self.projections[track.name]
                 pending = rows_after(window.rows, track.last_id)
@@ -136,8 +155,11 @@ class ProjectionRunner:
                     cursor.execute("RELEASE SAVEPOINT view_batch")
                 advanced.append(track)
             tracking.advance(cursor, advanced, window.upto, window.upto_position)
-            if any(t.state == "building" for t in tracks):
-                self._swap_caught_up(cursor)
+            if any(t.state == "building" and t.name not in lost for t in tracks):
+                self._swap_caught_up(cursor, skip=lost)
+        for name in lost:
+            log.warning("view %s is kept by another process now (this one's lease ended): leaving it", name)
+            self._leases.pop(name).release()
         for track, failure in failures:
             self._failed.add(track.key)
             self.last_error = failure
@@ -164,7 +186,13 @@ class ProjectionRunner:
         for _, event in events:
             for table, key in projection.keys(event):
                 wanted.setdefault(table, set()).add(key)
-        work.prefetch(wanted)
+        try:
+            work.prefetch(wanted)
+        except Exception as error:  # the tables do not fit the projection: this view stops, not the runner
+            first = events[0][0]
+            raise ProjectionFailed(projection.name, first.id, first.topic, first.originator_id,
+                                   first.originator_version, error,
+                                   when="reading the rows for the batch starting with") from error
         for row, event in events:
             try:
                 projection.handle(event, work)
@@ -178,12 +206,15 @@ class ProjectionRunner:
             raise ProjectionFailed(projection.name, last.id, last.topic, last.originator_id, last.originator_version,
                                    error, when="writing the rows of the batch ending with") from error
 
-    def _swap_caught_up(self, cursor: Cursor) -> None:
+    def _swap_caught_up(self, cursor: Cursor, skip: set[str] | frozenset[str] = frozenset()) -> None:
         for name in self._leases:
+            if name in skip:
+                continue
             generations = tracking.tracks(cursor, name)
             current = next((t for t in generations if t.state == "active"), None)
             building = next((t for t in generations if t.state == "building"), None)
-            if building is not None and (current is None or building.last_id >= current.last_id):
+            if building is not None and building.version == self.projections[name].version and (
+                    current is None or building.last_id >= current.last_id):
                 tracking.swap(cursor, self.projections[name], building, current)
                 log.info("view %s: generation %s caught up and now answers reads", name, building.generation)
 
@@ -205,7 +236,7 @@ class ProjectionRunner:
     def _pending_swap(self) -> bool:
         owned = set(self._leases)
         return any(t.state == "building" and t.name in owned and t.key not in self._failed
-                   for t in tracking.tracks(self.store))
+                   and t.version == self.projections[t.name].version for t in tracking.tracks(self.store))
 
     def wake(self, *, urgent: bool = False) -> None:
         """A hint that the log grew (embedded mode calls it after each command); ``urgent`` when

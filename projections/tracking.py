@@ -62,6 +62,18 @@ def tracks(source: ViewStore | Cursor, name: str | None = None) -> list[Track]:
     return [Track(*row) for row in rows]
 
 
+def lock_owned(cursor: Cursor, names: list[str]) -> dict[tuple[str, int], Track]:
+    """These views' generations as committed now, locked until the transaction ends (PostgreSQL;
+    SQLite's writer already holds the database), so two writers of one view cannot both use a
+    position read before the other's batch was committed."""
+    if not names:
+        return {}
+    lock = " FOR UPDATE" if cursor.backend == "postgres" else ""
+    rows = cursor.query(f"SELECT {_COLUMNS} FROM {TRACKS} WHERE name IN ({', '.join('?' * len(names))})"  # noqa: S608
+                        f" ORDER BY name, generation{lock}", names)
+    return {(row[0], row[1]): Track(*row) for row in rows}
+
+
 def active(source: ViewStore | Cursor, name: str) -> Track | None:
     return next((t for t in tracks(source, name) if t.state == "active"), None)
 
@@ -105,6 +117,14 @@ def advance(cursor: Cursor, moved: list[Track], last_id: int, last_position: int
 def record_failure(store: ViewStore, track: Track, message: str) -> None:
     store.execute(f"UPDATE {TRACKS} SET error = ?, updated_at = ? WHERE name = ? AND generation = ?",  # noqa: S608
                   (message[:2000], now_text(), track.name, track.generation))
+
+
+def drop_generation(store: ViewStore, projection: Projection, track: Track) -> None:
+    """Forget a generation that will never answer reads (a rebuild by a version no longer running)."""
+    with store.transaction() as cursor:
+        cursor.execute(f"DELETE FROM {TRACKS} WHERE name = ? AND generation = ?", (track.name, track.generation))  # noqa: S608
+        for table in projection.tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table.physical(projection.name, track.generation)}")
 
 
 def swap(cursor: Cursor, projection: Projection, new: Track, old: Track | None) -> None:

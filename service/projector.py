@@ -47,11 +47,12 @@ class UnknownProjection(LookupError):
 
 
 class ViewBehind(Exception):
-    """A view has not reached the position a reader asked for within the wait."""
+    """A view has not reached the position a reader asked for within the wait (or has stopped)."""
 
-    def __init__(self, name: str, position: int, reached: int, lag: int) -> None:
-        self.name, self.position, self.reached, self.lag = name, position, reached, lag
-        super().__init__(f"view {name} has reached position {reached}, not yet {position} ({lag} events behind)")
+    def __init__(self, name: str, position: int, reached: int, lag: int, stopped: str | None = None) -> None:
+        self.name, self.position, self.reached, self.lag, self.stopped = name, position, reached, lag, stopped
+        message = f"view {name} has reached position {reached}, not yet {position} ({lag} events behind)"
+        super().__init__(message + (f"; it has stopped: {stopped}" if stopped else ""))
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ActiveView:
     generation: int
     position: int  # the last log position (notification id) the view has seen
     leaf_index: int = -1  # that event's chain position, for counting the lag in events
+    error: str | None = None  # the view stopped at an event it cannot handle
 
 
 def open_view_store(settings: Settings) -> ViewStore:
@@ -140,7 +142,7 @@ class Views:
         track = tracking.active(self.store, name)
         if track is None:
             return ActiveView(0, 0)  # not built yet: empty, at the start of the log
-        return ActiveView(track.generation, track.last_id, track.last_position)
+        return ActiveView(track.generation, track.last_id, track.last_position, track.error)
 
     def status(self) -> dict[str, Any]:
         head = self.log.head()
@@ -166,9 +168,11 @@ class Views:
             behind = [(n, a) for n, a in behind if a.position < position]
             if not behind:
                 return
-            if time.monotonic() >= deadline:
-                name, view = behind[0]
-                raise ViewBehind(name, position, view.position, max(0, self.log.head().position - view.leaf_index))
+            stopped = next(((n, a) for n, a in behind if a.error), None)
+            if stopped is not None or time.monotonic() >= deadline:  # a stopped view will not get there
+                name, view = stopped or behind[0]
+                raise ViewBehind(name, position, view.position, max(0, self.log.head().position - view.leaf_index),
+                                 view.error)
             self.wake(urgent=True)
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
@@ -177,8 +181,6 @@ class Views:
              sort: str | None = None, cursor: str | None = None, limit: int = 50) -> tuple[Page, ActiveView]:
         for attempt in range(3):
             view = self.active(spec.projection.name)
-            if view.generation == 0:
-                return Page([], None), view
             try:
                 return list_rows(self.store, view.generation, spec, filters=filters, forced=forced, sort=sort,
                                  cursor=cursor, limit=limit), view

@@ -57,6 +57,9 @@ def wait_for_position(access: Access, request: Request, views: Iterable[str]) ->
     try:
         ledger.views.wait_for(views, position, ledger.settings.read_wait_seconds)
     except ViewBehind as behind:
+        if behind.stopped:  # waiting will not help until the view is fixed: say so, and no Retry-After
+            raise Problem(503, "view_stopped", "View stopped", str(behind), view=behind.name,
+                          reached=behind.reached, lag=behind.lag) from None
         raise Problem(503, "view_behind", "View behind", str(behind), view=behind.name, reached=behind.reached,
                       lag=behind.lag, headers={"Retry-After": "1"}) from None
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,32 @@ def test_a_list_asked_for_a_position_its_view_has_not_reached_answers_503_with_t
             assert beyond["head"] == impatient.log_head()
             assert api.get("/views/pipeline", headers=auth(token), params={"min_position": result.position}
                            ).headers.get("retry-after") == "1"
+            # A view never built still checks the query; the funnel refuses what it does not know.
+            assert_problem(api.get("/views/pipeline", headers=auth(token), params={"nope": "1"}), 422,
+                           "unknown_filter")
+            officer, _ = impatient.issue_token(team.admin, team.id(team.compliance), label="tests")
+            assert_problem(api.get("/views/pipeline/funnel", headers=auth(officer), params={"stage": "lost"}), 422,
+                           "unknown_filter")
     finally:
         impatient.close()
+
+
+def test_a_list_waiting_on_a_view_that_has_stopped_says_so_at_once(
+        ledger: RealtyLedger, own_database_url: str, tmp_path: Path) -> None:
+    team = register_team(ledger)
+    token, _ = ledger.issue_token(team.admin, team.id(team.consultant), label="tests")
+    catch_up(ledger, ["pipeline"])
+    ledger.receive_customer(team.consultant, channel="phone", reception_started_at=datetime.now(UTC),
+                            reception_ended_at=datetime.now(UTC))
+    track = tracking.active(ledger.views.store, "pipeline")
+    assert track is not None
+    tracking.record_failure(ledger.views.store, track, "projection pipeline failed handling the event at ...")
+    with TestClient(create_app(ledger=ledger)) as api:
+        started = time.monotonic()
+        body = assert_problem(api.get("/views/pipeline", headers=auth(token),
+                                      params={"min_position": ledger.log_head()}), 503, "view_stopped")
+        assert time.monotonic() - started < ledger.settings.read_wait_seconds  # no pointless wait
+        assert "stopped" in body["detail"] and body["lag"] == 1
 
 
 def test_two_projector_processes_share_the_views_and_one_takes_over_when_the_other_dies(

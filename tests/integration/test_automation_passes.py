@@ -121,6 +121,25 @@ def test_an_untouched_customer_returns_to_the_pool_at_15_days_and_a_colleague_cl
     assert system_events(ledger, touched) == [("returned_to_pool", (started + timedelta(days=25)).isoformat())]
 
 
+def test_a_customer_a_sales_manager_reassigns_out_of_the_pool_leaves_the_pool_in_the_view(
+        ledger: RealtyLedger, team: Team) -> None:
+    # Reassigned takes the customer out of the pool (domain.customer_events.Reassigned.apply): the
+    # pipeline must say so, or the pool lists a held customer and the clock never returns them again.
+    started = (datetime.now(UTC) - timedelta(days=40)).replace(microsecond=0)
+    customer = received(ledger, team, started)
+    automations = Automations(ledger)
+    assert at(automations, ledger, started + timedelta(days=15))["returned_to_pool"] == 1
+    ledger.reassign_customer(team.manager, customer, to_staff=team.id(team.second_consultant), reason="workload",
+                             occurred_at=started + timedelta(days=16))
+    catch_up(ledger)
+    assert ledger.state(customer)["in_pool"] is False
+    pool, _ = ledger.views.list(CUSTOMERS, filters={"in_pool": "true"})
+    assert pool.items == []
+    held, _ = ledger.views.list(CUSTOMERS, filters={"assigned_to": team.id(team.second_consultant)})
+    assert [(row["customer_id"], row["in_pool"]) for row in held.items] == [(customer, False)]
+    assert at(automations, ledger, started + timedelta(days=31))["returned_to_pool"] == 1
+
+
 def test_the_return_visit_after_handover_is_scheduled_once_due_seven_days_later(
         ledger: RealtyLedger, team: Team) -> None:
     listing = list_flat(ledger, team.consultant)

@@ -171,6 +171,54 @@ def test_only_one_process_keeps_a_view_at_a_time_and_another_takes_over_when_it_
     second.release()
 
 
+def lose_lease(runner: Any, name: str) -> None:
+    """What a process does not notice: its lease ends under it (PostgreSQL ends the lease's session,
+    say an idle timeout or a restart of the connection; for SQLite the lock is dropped)."""
+    lease = runner._leases[name]
+    conn = getattr(lease, "_conn", None)
+    if conn is not None:
+        import psycopg
+
+        with psycopg.connect(runner.store.conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    else:
+        import os
+
+        os.close(lease._fd)
+        lease._fd = None
+
+
+def test_a_process_whose_lease_ended_under_it_never_counts_a_batch_twice(ledger: RealtyLedger) -> None:
+    team = register_team(ledger)
+    receive(ledger, team.consultant, "online")
+    first = runner_for(ledger, Receptions())
+    first.acquire()
+    first.catch_up()
+    lose_lease(first, Receptions.name)
+    second = runner_for(ledger, Receptions())
+    assert second.acquire() == [Receptions.name]  # the lease was free: another process took the view
+    receive(ledger, team.consultant, "phone")
+
+    class Interleaved:  # the second process runs a whole batch while the first is between its reads
+        def __init__(self, log: Any) -> None:
+            self.log = log
+
+        def read(self, *args: Any, **kwargs: Any) -> Any:
+            second.step()
+            return self.log.read(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.log, name)
+
+    first.log = Interleaved(first.log)
+    first.step()
+    second.catch_up()
+    assert channel_counts(ledger) == {"online": 1, "phone": 1}
+    assert first.owned == []  # it noticed that the view is kept elsewhere now
+    second.release()
+    first.release()
+
+
 def test_a_rebuild_serves_reads_from_the_old_copy_until_the_new_one_has_caught_up(ledger: RealtyLedger) -> None:
     team = register_team(ledger)
     for channel in ("walk_in", "online", "phone") * 4:
@@ -211,6 +259,86 @@ def test_a_new_version_of_a_view_is_rebuilt_by_itself(ledger: RealtyLedger, monk
     track = tracking.active(ledger.views.store, Receptions.name)
     assert track is not None and (track.version, track.generation) == (2, 2)
     assert channel_counts(ledger) == {"online": 1}
+
+
+class ReceptionsWithTeams(Receptions):
+    """Version 2 of the test view: its table gains a column (the documented reason to bump)."""
+
+    version = 2
+    tables = (Table("channels", (("channel", "text"), ("customers", "int"), ("team", "text")), key="channel"),)
+
+    def handle(self, event: Any, rows: Rows) -> None:
+        row = rows.get("channels", event.channel) or rows.put(
+            "channels", {"channel": event.channel, "customers": 0, "team": None})
+        row["customers"] += 1
+        row["team"] = event.team
+        rows.changed("channels", row)
+
+
+def test_a_new_version_whose_table_gains_a_column_is_rebuilt_and_the_other_views_go_on(
+        ledger: RealtyLedger) -> None:
+    team = register_team(ledger)
+    receive(ledger, team.consultant, "online")
+    runner = runner_for(ledger, Receptions())
+    runner.acquire()
+    runner.catch_up()
+    runner.release()
+    receive(ledger, team.consultant, "phone")  # the old copy has something to catch up on
+    pipeline = ledger.views.projection("pipeline")
+    runner = runner_for(ledger, ReceptionsWithTeams(), pipeline)
+    runner.acquire()
+    runner.catch_up()  # the old copy's tables lack the new column: that must not stop the runner
+    runner.release()
+    track = tracking.active(ledger.views.store, Receptions.name)
+    assert track is not None and (track.version, track.generation, track.error) == (2, 2, None)
+    assert channel_counts(ledger) == {"online": 1, "phone": 1}
+    assert ledger.views.status()["views"]["pipeline"]["position"] == ledger.log_head()
+
+
+def test_a_new_version_of_a_view_over_an_empty_log_is_swapped_in_without_waiting_for_an_event(
+        ledger: RealtyLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    runner = runner_for(ledger, Receptions())
+    runner.acquire()
+    runner.catch_up()
+    runner.release()
+    monkeypatch.setattr(Receptions, "version", 2)
+    runner = runner_for(ledger, Receptions())
+    runner.acquire()
+    done = threading.Thread(target=runner.catch_up, daemon=True)
+    done.start()
+    done.join(5)
+    runner._stop.set()
+    assert not done.is_alive(), "catch_up kept waiting for a swap that only an event would trigger"
+    runner.release()
+    track = tracking.active(ledger.views.store, Receptions.name)
+    assert track is not None and (track.version, track.generation) == (2, 2)
+
+
+def test_a_rebuild_left_unfinished_by_an_older_version_is_started_over_by_the_newer_one(
+        ledger: RealtyLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    team = register_team(ledger)
+    for channel in ("walk_in", "online", "phone") * 3:
+        receive(ledger, team.consultant, channel)
+    runner = runner_for(ledger, Receptions(), batch_size=4)
+    runner.acquire()
+    runner.catch_up()
+    runner.release()
+    monkeypatch.setattr(Receptions, "version", 2)
+    runner = runner_for(ledger, Receptions(), batch_size=4)
+    runner.acquire()
+    runner.step()  # version 2's rebuild stops part way (the process is replaced by version 3)
+    runner.release()
+    monkeypatch.setattr(Receptions, "version", 3)
+    runner = runner_for(ledger, Receptions(), batch_size=4)
+    runner.acquire()
+    runner.catch_up()
+    runner.release()
+    track = tracking.active(ledger.views.store, Receptions.name)
+    assert track is not None and track.version == 3
+    assert channel_counts(ledger) == {"walk_in": 3, "online": 3, "phone": 3}
+    assert [t.state for t in tracking.tracks(ledger.views.store, Receptions.name)] == ["active"]
 
 
 def test_an_unknown_id_in_a_filter_of_the_list_is_just_an_empty_page(ledger: RealtyLedger) -> None:

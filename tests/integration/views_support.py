@@ -3,6 +3,7 @@ dumping a generation's rows for a row-for-row comparison."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,19 @@ def open_ledger(url: str, tmp_path: Path, **settings: Any) -> RealtyLedger:
                                       views_path=tmp_path / "views.sqlite3", **settings))
 
 
+def acquire_all(runner: Any, seconds: float = 20) -> None:
+    """Take every lease of the runner's views, waiting for one still held by a process just killed
+    (PostgreSQL ends that session, and its advisory locks, once it notices the closed socket)."""
+    deadline = time.monotonic() + seconds
+    while len(runner.acquire()) < len(runner.projections):
+        assert time.monotonic() < deadline, f"views still kept elsewhere: {set(runner.projections) - set(runner.owned)}"
+        time.sleep(0.1)
+
+
 def catch_up(ledger: RealtyLedger, names: list[str] | None = None) -> int:
     runner = ledger.views.make_runner(names)
     try:
-        runner.acquire()
+        acquire_all(runner)
         return runner.catch_up()
     finally:
         runner.release()
@@ -52,7 +62,7 @@ def rebuild(ledger: RealtyLedger, name: str) -> int:
     building = tracking.start_generation(ledger.views.store, ledger.views.projection(name), "building")
     runner = ledger.views.make_runner([name])
     try:
-        assert name in runner.acquire()
+        acquire_all(runner)
         runner.catch_up()
     finally:
         runner.release()

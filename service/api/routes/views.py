@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from projections import pipeline
 from service.api.deps import AccessDep
 from service.api.permissions import Scope
+from service.api.problems import Problem
 from service.api.view_lists import holder_scope, list_view, query_params_doc, wait_for_position
 
 router = APIRouter(prefix="/views", tags=["views"])
@@ -27,6 +28,9 @@ def pipeline_list(access: AccessDep, request: Request) -> dict[str, Any]:
 
 @router.get("/pipeline/funnel", name="views.funnel", summary="How many customers are at each stage")
 def funnel(access: AccessDep, request: Request, team: str | None = None) -> dict[str, Any]:
+    unknown = sorted(set(request.query_params) - {"team", "min_position"})
+    if unknown:
+        raise Problem(422, "unknown_filter", "Invalid query", f"unknown filter {unknown[0]!r}; known: team")
     wait_for_position(access, request, ["pipeline"])
     where, params = [], []
     for column, value in {**({"team": team} if team else {}), **holder_scope()(access)}.items():
