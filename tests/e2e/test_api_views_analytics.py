@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from service.application import RealtyLedger
 from tests.conftest import Team, register_team
 from tests.e2e.test_api import api, assert_problem, auth, tokens  # noqa: F401 - fixtures
+from tests.e2e.view_pages import every_page, ok
 
 VIEWS = ["listings", "process_analytics", "staff_performance"]
 ACCOUNT = "6222020200112233445"
@@ -40,30 +41,6 @@ def catch_up(app: RealtyLedger) -> None:
         assert runner.last_error is None, runner.last_error
     finally:
         runner.release()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def every_page(api: TestClient, token: str, path: str, key: str, **params: Any) -> list[str]:  # noqa: F811
-    """Every row's key, following next_cursor with pages of 2; asserts no row comes twice and that
-    the pages together are the whole list."""
-    seen: list[str] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = ok(api.get(path, headers=auth(token), params=query))
-        assert len(page["items"]) <= 2
-        seen.extend(item[key] for item in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert len(seen) == len(set(seen)), "a row came twice"
-    whole = ok(api.get(path, headers=auth(token), params={**params, "limit": 500}))
-    assert seen == [item[key] for item in whole["items"]]
-    return seen
 
 
 def refuses_bad_queries(api: TestClient, token: str, path: str, *, paged: bool = True) -> None:  # noqa: F811

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from service.application import RealtyLedger
 from tests.conftest import Team, register_team
 from tests.e2e.test_api import api, assert_problem, auth, tokens  # noqa: F401 - fixtures
+from tests.e2e.view_pages import every_page, ok
 
 H = timedelta(hours=1)
 
@@ -44,11 +45,6 @@ def catch_up(app: RealtyLedger, *views: str) -> None:
         runner.release()
 
 
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def receive(api: TestClient, token: str, started: datetime, minutes: float = 20) -> str:  # noqa: F811
     r = api.post("/customers", headers=auth(token), json={
         "channel": "walk_in", "reception_started_at": started.isoformat(),
@@ -61,22 +57,6 @@ def post(api: TestClient, token: str, path: str, body: dict[str, Any]) -> str:  
     r = api.post(path, headers=auth(token), json=body)
     assert r.status_code in (200, 201), r.text
     return str(r.json().get("entity_id"))
-
-
-def every_page(api: TestClient, token: str, path: str, key: str, **params: Any) -> list[str]:  # noqa: F811
-    """Every row's key, following next_cursor with pages of 2; asserts no row comes twice."""
-    seen: list[str] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = ok(api.get(path, headers=auth(token), params=query))
-        assert len(page["items"]) <= 2
-        seen.extend(item[key] for item in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert len(seen) == len(set(seen)), "a row came twice"
-    return seen
 
 
 def crafted(sort: str, value: Any, key: Any = "k") -> str:
