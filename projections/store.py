@@ -190,19 +190,28 @@ class PostgresViewStore(ViewStore):
         if not row or not row[0]:
             conn.close()
             return None
-        return _SessionLease(conn)
+        return _SessionLease(conn, key)
 
     def close(self) -> None:
         self._pool.close()
 
 
 class _SessionLease:
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], key: int) -> None:
         self._conn: psycopg.Connection[Any] | None = conn
+        self._key = key
 
     def release(self) -> None:
-        if self._conn is not None:
-            self._conn.close()  # a session advisory lock ends with its session
+        if self._conn is None:
+            return
+        try:
+            # Unlock before closing: the server ends a closed session a moment later, and another
+            # process asking for the lease in between would be refused for nothing.
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except psycopg.Error:
+            pass  # the session is gone already, and its lock with it
+        finally:
+            self._conn.close()
             self._conn = None
 
 
