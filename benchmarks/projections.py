@@ -395,7 +395,7 @@ def build_views(ledger: RealtyLedger, chosen: list[Projection], head_id: int,
             t0 = time.perf_counter()
             covered = runner.catch_up(progress=lambda upto: progress.update(task, completed=upto))
             seconds = time.perf_counter() - t0
-            progress.update(task, rate=f"{head_id / seconds:,.0f} ids/s")
+            progress.update(task, rate=f"{head_id / seconds:,.0f} events/s")
         if runner.last_error is not None:
             raise BenchFailed(str(runner.last_error))
         written = {}

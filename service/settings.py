@@ -18,6 +18,8 @@ import psycopg.conninfo
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
+
 DEFAULT_DATABASE_URL = "sqlite:///var/realty.sqlite3"
 
 
@@ -117,8 +119,8 @@ class Settings(BaseSettings):
     # Automations: customers untouched by their consultant this many days return to the team's
     # public pool; a return visit falls due this many days after handover; the automations run at
     # this interval (seconds; 0 turns them off).
-    pool_protection_days: int = Field(default=15, ge=1, le=365)
-    return_visit_after_days: int = Field(default=7, ge=1, le=365)
+    pool_protection_days: int = Field(default=POOL_PROTECTION_PERIOD.days, ge=1, le=365)
+    return_visit_after_days: int = Field(default=HANDOVER_RETURN_VISIT_AFTER.days, ge=1, le=365)
     automation_interval: float = Field(default=60.0, ge=0, le=86_400)
 
     @field_validator("database_url")
