@@ -1,7 +1,7 @@
 """The catch-up runner: follows the log and keeps every view it owns up to date, in batches.
 
-One loop reads a window of the log once for all the views this process owns, hands each view the
-events past its own position, and commits every view's changed rows together with its new
+One loop reads a batch of the log once for all the views this process owns (the events of the
+topics they follow), hands each view the events past its own position, and commits every view's changed rows together with its new
 position in one transaction. A crash therefore loses the whole batch or nothing; the next start
 reads the batch again from the stored positions, so nothing is counted twice or skipped.
 
@@ -114,7 +114,7 @@ class ProjectionRunner:
                 and t.version == self.projections[t.name].version]
 
     def step(self) -> StepResult:
-        """Read one window of the log and apply it to every owned view; 0 events when up to date."""
+        """Read one batch of the log and apply it to every owned view; 0 events when up to date."""
         tracks = self._tracks()
         if not tracks:
             return StepResult(0, 0)
@@ -271,7 +271,7 @@ class ProjectionRunner:
                 if self.step().more:
                     continue  # catching up: the next batch at once
                 self._idle()  # up to date: wait for the log to grow, and gather a burst
-            except Exception:  # a database that went away: keep trying, quietly at first
+            except Exception:  # a database that went away: log it and keep trying
                 log.exception("projector step failed; retrying")
                 self._stop.wait(min(5.0, self.idle_wait * 4))
 
