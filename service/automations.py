@@ -11,6 +11,7 @@ time (the same lease mechanism as a view's, under the name ``automations``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -100,8 +101,6 @@ class Automations:
                 system, c, now=now, protection=protection))
         rows, _ = views.query("pipeline", "SELECT customer_id, handovers FROM {customers} "
                               "WHERE awaiting_visit = ? LIMIT ?", (True, BATCH))
-        import json
-
         for customer_id, handovers in rows:
             for deal_id in json.loads(handovers):
                 attempt("return_visits", lambda c=customer_id, d=deal_id: self.ledger.schedule_return_visit_after_handover(
