@@ -26,6 +26,8 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from projections.store import ThreadConnections
+
 
 @dataclass(frozen=True, slots=True)
 class LogRow:
@@ -74,19 +76,11 @@ class SQLiteEventLog(EventLog):
     def __init__(self, path: Path, table: str = "stored_events") -> None:
         self.path = Path(path)
         self.table = table
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(lambda: sqlite3.connect(
+            f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False))
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30,
-                                   isolation_level=None, check_same_thread=False)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     def _head(self, cursor: sqlite3.Cursor) -> Head:
         row = cursor.execute(
@@ -120,11 +114,7 @@ class SQLiteEventLog(EventLog):
             conn.rollback()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
 
 class PostgresEventLog(EventLog):

@@ -632,19 +632,20 @@ class RealtyLedger(Application[uuid.UUID]):
     def issue_sla_warning(self, acting: Acting, customer_id: str, *, item_kind: str, item_id: str, now: datetime,
                           expected_version: int | None = None) -> CommandResult:
         """75% of an open request's 24 hours or complaint's 72 hours have passed; entity_id is the item."""
-        def call(customer: Customer, actor: Actor) -> uuid.UUID:
-            item = as_uuid(item_id, "item_id")
-            customer.issue_sla_warning(item_kind=item_kind, item_id=item, now=now, actor=actor)
-            return item
-
-        return self._customer_command(acting, customer_id, expected_version, call)
+        return self._sla_command(acting, customer_id, Customer.issue_sla_warning, item_kind, item_id, now,
+                                 expected_version)
 
     def record_sla_breach(self, acting: Acting, customer_id: str, *, item_kind: str, item_id: str, now: datetime,
                           expected_version: int | None = None) -> CommandResult:
         """An open request or complaint is past its due time; entity_id is the item."""
+        return self._sla_command(acting, customer_id, Customer.record_sla_breach, item_kind, item_id, now,
+                                 expected_version)
+
+    def _sla_command(self, acting: Acting, customer_id: str, record: Callable[..., None], item_kind: str,
+                     item_id: str, now: datetime, expected_version: int | None) -> CommandResult:
         def call(customer: Customer, actor: Actor) -> uuid.UUID:
             item = as_uuid(item_id, "item_id")
-            customer.record_sla_breach(item_kind=item_kind, item_id=item, now=now, actor=actor)
+            record(customer, item_kind=item_kind, item_id=item, now=now, actor=actor)
             return item
 
         return self._customer_command(acting, customer_id, expected_version, call)

@@ -107,6 +107,14 @@ def runner_for(ledger: RealtyLedger, *projections: Projection, batch_size: int =
                             batch_size=batch_size)
 
 
+def run_through(ledger: RealtyLedger, *projections: Projection, batch_size: int = 5) -> None:
+    """A runner of these views catches up with the log, and lets them go."""
+    runner = runner_for(ledger, *projections, batch_size=batch_size)
+    runner.acquire()
+    runner.catch_up()
+    runner.release()
+
+
 def receive(ledger: RealtyLedger, who: Acting, channel: str) -> str:
     now = datetime.now(UTC)
     return ledger.receive_customer(who, channel=channel, reception_started_at=now - timedelta(minutes=20),
@@ -154,10 +162,7 @@ def test_a_failing_view_does_not_hold_the_others_back(ledger: RealtyLedger, monk
     receive(ledger, team.consultant, "phone")
     monkeypatch.setattr(Receptions, "broken", True)
     pipeline = ledger.views.projection("pipeline")
-    runner = runner_for(ledger, Receptions(), pipeline)
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions(), pipeline)
     status = ledger.views.status()["views"]["pipeline"]
     assert (status["position"], status["error"]) == (ledger.log_head(), None)
 
@@ -247,15 +252,9 @@ def test_a_rebuild_serves_reads_from_the_old_copy_until_the_new_one_has_caught_u
 def test_a_new_version_of_a_view_is_rebuilt_by_itself(ledger: RealtyLedger, monkeypatch: pytest.MonkeyPatch) -> None:
     team = register_team(ledger)
     receive(ledger, team.consultant, "online")
-    runner = runner_for(ledger, Receptions())
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions())
     monkeypatch.setattr(Receptions, "version", 2)
-    runner = runner_for(ledger, Receptions())
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions())
     track = tracking.active(ledger.views.store, Receptions.name)
     assert track is not None and (track.version, track.generation) == (2, 2)
     assert channel_counts(ledger) == {"online": 1}
@@ -279,10 +278,7 @@ def test_a_new_version_whose_table_gains_a_column_is_rebuilt_and_the_other_views
         ledger: RealtyLedger) -> None:
     team = register_team(ledger)
     receive(ledger, team.consultant, "online")
-    runner = runner_for(ledger, Receptions())
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions())
     receive(ledger, team.consultant, "phone")  # the old copy has something to catch up on
     pipeline = ledger.views.projection("pipeline")
     runner = runner_for(ledger, ReceptionsWithTeams(), pipeline)
@@ -299,10 +295,7 @@ def test_a_new_version_of_a_view_over_an_empty_log_is_swapped_in_without_waiting
         ledger: RealtyLedger, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    runner = runner_for(ledger, Receptions())
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions())
     monkeypatch.setattr(Receptions, "version", 2)
     runner = runner_for(ledger, Receptions())
     runner.acquire()
@@ -321,20 +314,14 @@ def test_a_rebuild_left_unfinished_by_an_older_version_is_started_over_by_the_ne
     team = register_team(ledger)
     for channel in ("walk_in", "online", "phone") * 3:
         receive(ledger, team.consultant, channel)
-    runner = runner_for(ledger, Receptions(), batch_size=4)
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions(), batch_size=4)
     monkeypatch.setattr(Receptions, "version", 2)
     runner = runner_for(ledger, Receptions(), batch_size=4)
     runner.acquire()
     runner.step()  # version 2's rebuild stops part way (the process is replaced by version 3)
     runner.release()
     monkeypatch.setattr(Receptions, "version", 3)
-    runner = runner_for(ledger, Receptions(), batch_size=4)
-    runner.acquire()
-    runner.catch_up()
-    runner.release()
+    run_through(ledger, Receptions(), batch_size=4)
     track = tracking.active(ledger.views.store, Receptions.name)
     assert track is not None and track.version == 3
     assert channel_counts(ledger) == {"walk_in": 3, "online": 3, "phone": 3}
