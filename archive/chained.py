@@ -32,12 +32,16 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from archive.chain import GENESIS, chain_rows, event_leaf, link
+from archive.data_keys import DataKeys
 from archive.recorders import GuardedPostgresRecorder, GuardedSQLiteRecorder, RecordMovedOn
 
 __all__ = ["ChainedPostgresRecorder", "ChainedSQLiteRecorder", "RecordMovedOn"]
 
 
 class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
+    # Set by the application once its keyring is open (``archive.data_keys``).
+    data_keys: DataKeys | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         table = self.events_table_name
@@ -88,6 +92,11 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        keys = self.data_keys
+        if keys is not None:  # the keys these events are sealed with, in the same transaction
+            rows = keys.take_pending()
+            if rows:
+                c.executemany(keys.insert_sqlite, rows)
         guards = dict(kwargs.get("guards") or {})
         riding = next(iter(guards.items())) if len(guards) == 1 and stored_events else None
         if riding is None:
@@ -122,6 +131,8 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
 
 
 class ChainedPostgresRecorder(GuardedPostgresRecorder):
+    data_keys: DataKeys | None = None
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema, table = Identifier(datastore.schema), Identifier(events_table_name)
@@ -193,6 +204,11 @@ class ChainedPostgresRecorder(GuardedPostgresRecorder):
         self._lock_table(curs)
         self._check_guards(curs, kwargs.get("guards"))
         self._notify_channel(curs)
+        keys = self.data_keys
+        if keys is not None:  # the keys these events are sealed with, in the same transaction
+            rows = keys.take_pending()
+            if rows:
+                curs.executemany(keys.insert_postgres, rows)
         if len(stored_events) == 1:
             (s,) = stored_events
             curs.execute(self.insert_one_statement, (

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate  # noqa: E402
+from eventsourcing.persistence import Mapper  # noqa: E402
 from eventsourcing.utils import Environment  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -47,6 +48,7 @@ from service.application import Acting, RealtyLedger  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
 TARGET = 0.85  # project 1-writer rate must be at least this share of the bare library's (PostgreSQL)
+SEALING_TARGET = 0.85  # the project with encryption must keep this share of its rate without it
 SUBJECT = "Please send the floor plan and the property-fee schedule"
 SCRATCH_TOPIC = "bench.raw.noted"
 console = Console(width=int(os.environ.get("COLUMNS", "110")))
@@ -372,13 +374,23 @@ class BareLine:
 
 
 
+class PlainLedger(RealtyLedger):
+    """The project with the library's own mapper, in a table of its own: no sealing, nothing encrypted.
+    The reference for what encryption at rest costs (never used outside this benchmark)."""
+
+    name = "RealtyPlain"  # table realtyplain_events
+
+    def construct_mapper(self) -> Any:  # type: ignore[override]
+        return Mapper(self.construct_transcoder())
+
+
 class ProjectLine:
-    def __init__(self, app: RealtyLedger, staff: list[str], customers: int, writers: int) -> None:
+    def __init__(self, app: RealtyLedger, staff: list[str], customers: int, writers: int, note: str = "") -> None:
         self.app = app
         self.staff = staff[:writers]
         self.customers = customers
         self.writers = writers
-        self.label = f"project RealtyLedger.raise_request, {writers} writer{'s' if writers > 1 else ''}"
+        self.label = f"project RealtyLedger.raise_request{note}, {writers} writer{'s' if writers > 1 else ''}"
         self.errors = 0
         self.appended = 0
 
@@ -523,18 +535,25 @@ def main(argv: list[str] | None = None) -> int:
         apps.append(bare)
         project = RealtyLedger(load_settings(database_url=backend.project_url()))
         apps.append(project)
+        # Its own checkpoint journal: it is another log in the same database.
+        plain = PlainLedger(load_settings(database_url=backend.project_url(),
+                                          checkpoint_journal=Path(tempfile.mkdtemp()) / "plain-checkpoints.jsonl"))
+        apps.append(plain)
         bare_size, project_size = sample_state_sizes(bare, project)
         state = b"x" * project_size  # raw rows carry a blob as large as our event's state
 
         staff = [project.register_staff(Acting.system(), name=f"Bench Consultant {i}",
                                         role="property_consultant", team="bench").id
                  for i in range(args.writers)]
+        plain_staff = [plain.register_staff(Acting.system(), name=f"Bench Consultant {i}",
+                                            role="property_consultant", team="bench").id for i in range(args.writers)]
         raw = RawLine(backend, args.customers, state)
         lines = [
             ("raw", raw),
             ("bare1", BareLine(bare, args.customers, 1)),
             ("bareget", BareLine(bare, args.customers, 1, read_first=True)),
             ("proj1", ProjectLine(project, staff, args.customers, 1)),
+            ("plain1", ProjectLine(plain, plain_staff, args.customers, 1, " without encryption")),
             ("bareN", BareLine(bare, args.customers, args.writers)),
             ("projN", ProjectLine(project, staff, args.customers, args.writers)),
         ]
@@ -575,12 +594,16 @@ def main(argv: list[str] | None = None) -> int:
         ln = dict(lines)
         want_bare = ln["bare1"].appended + ln["bareget"].appended + ln["bareN"].appended
         want_proj = ln["proj1"].appended + ln["projN"].appended + args.writers + 1 + 2  # + staff, size probe
+        want_plain = ln["plain1"].appended + args.writers
         got_bare = bare.recorder.max_notification_id() or 0
         got_proj = project.event_count()
+        got_plain = plain.event_count()
         ok = (raw.writer.count() == raw.appended and got_bare == want_bare and got_proj == want_proj
+              and got_plain == want_plain
               and not any(getattr(line, "errors", 0) for line in ln.values()))
         console.print(f"[dim]check {'ok' if ok else 'FAILED'}: raw {raw.writer.count()}/{raw.appended} rows, "
-                      f"bare {got_bare}/{want_bare} events, project {got_proj}/{want_proj} events[/]")
+                      f"bare {got_bare}/{want_bare} events, project {got_proj}/{want_proj} events, "
+                      f"project without encryption {got_plain}/{want_plain} events[/]")
         if not ok:
             return 1
     finally:
@@ -594,8 +617,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_results(args: argparse.Namespace, backend: Backend, results: dict[str, Result]) -> None:
-    raw, bare1, bareget, proj1, bareN, projN = (
-        results[k] for k in ("raw", "bare1", "bareget", "proj1", "bareN", "projN"))
+    raw, bare1, bareget, proj1, plain1, bareN, projN = (
+        results[k] for k in ("raw", "bare1", "bareget", "proj1", "plain1", "bareN", "projN"))
     t = Table(title=f"Append throughput on {backend.name}: events/s over {args.rounds} rounds of {args.events} events")
     t.add_column("#", justify="right")
     t.add_column("line")
@@ -603,7 +626,7 @@ def print_results(args: argparse.Namespace, backend: Backend, results: dict[str,
     t.add_column("min", justify="right")
     t.add_column("max", justify="right")
     t.add_column("µs/event (median)", justify="right")
-    for i, res in enumerate((raw, bare1, bareget, proj1, bareN, projN), 1):
+    for i, res in enumerate((raw, bare1, bareget, proj1, plain1, bareN, projN), 1):
         t.add_row(str(i), res.label, f"{res.median:,.0f}", f"{min(res.rates):,.0f}", f"{max(res.rates):,.0f}",
                   f"{1e6 / res.median:,.0f}")
     console.print(t)
@@ -618,6 +641,7 @@ def print_results(args: argparse.Namespace, backend: Backend, results: dict[str,
     r.add_column("per-round paired", justify="right")
     for name, a, b in (
         ("project 1 writer / bare library 1 writer", proj1, bare1),
+        ("project 1 writer, encrypted / without encryption", proj1, plain1),
         ("project 1 writer / raw floor", proj1, raw),
         ("bare library 1 writer / raw floor", bare1, raw),
         ("project 1 writer / bare library get + save", proj1, bareget),
@@ -627,6 +651,10 @@ def print_results(args: argparse.Namespace, backend: Backend, results: dict[str,
         r.add_row(name, f"{a.median / b.median:.2f}", paired(a, b))
     console.print(r)
 
+    sealed = proj1.median / plain1.median
+    verdict = "PASS" if sealed >= SEALING_TARGET else "FAIL"
+    console.print(f"[bold {'green' if verdict == 'PASS' else 'red'}]{verdict}[/]: with encryption at rest the project "
+                  f"keeps {sealed:.0%} of its 1-writer rate without it (target ≥ {SEALING_TARGET:.0%}).")
     share = proj1.median / bare1.median
     verdict = "PASS" if share >= TARGET else "FAIL"
     colour = "green" if verdict == "PASS" else "red"

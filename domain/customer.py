@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import customer_events as ev
 from domain import customer_values as v
+from domain.customer_erasure import CustomerErasure, ErasureRequested, PersonalDataErased
 from domain.customer_pool import CustomerPool
 from domain.customer_service import CustomerServiceDesk
 from domain.errors import (
@@ -25,6 +26,7 @@ from domain.errors import (
     CustomerHasOpenDeal,
     CustomerIsLost,
     CustomerNotLost,
+    CustomerRestricted,
     FeedbackAlreadyRecorded,
     InvalidValue,
     ListingNotShowable,
@@ -36,6 +38,7 @@ from domain.errors import (
 from domain.identity import HOLDS_CUSTOMERS, Actor, Duty, Role
 from domain.recording import (
     Recordable,
+    RecordedEvent,
     require_aware,
     require_choice,
     require_name,
@@ -48,7 +51,7 @@ from domain.rules import MAX_RECEPTION
 UNSHOWABLE_LISTING_STATUSES = frozenset({"withdrawn", "sold"})
 
 
-class Customer(CustomerPool, CustomerServiceDesk, Recordable, Aggregate):
+class Customer(CustomerErasure, CustomerPool, CustomerServiceDesk, Recordable, Aggregate):
     TOPIC = "realty.customer"
 
     Event = ev.CustomerEvent
@@ -81,6 +84,8 @@ class Customer(CustomerPool, CustomerServiceDesk, Recordable, Aggregate):
     SlaBreached = ev.SlaBreached
     ReturnedToPool = ev.ReturnedToPool
     ClaimedFromPool = ev.ClaimedFromPool
+    ErasureRequested = ErasureRequested
+    PersonalDataErased = PersonalDataErased
 
     # --- derived state ---------------------------------------------------------------------
 
@@ -417,6 +422,13 @@ class Customer(CustomerPool, CustomerServiceDesk, Recordable, Aggregate):
         )
 
     # --- guards ----------------------------------------------------------------------------
+
+    def _record(self, event_class: type[RecordedEvent], actor: Actor, occurred_at: datetime | None,
+                **payload: Any) -> None:
+        # PIPL Art. 47(2): once erasure is asked for, nothing but the erasure itself is recorded.
+        if self.is_restricted and event_class not in self.ERASURE_EVENTS:
+            raise CustomerRestricted(self.id)
+        super()._record(event_class, actor, occurred_at, **payload)
 
     def _ensure_active(self) -> None:
         if self.is_lost:

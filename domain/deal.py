@@ -69,6 +69,7 @@ class Deal(Recordable, Aggregate):
 
     class Drafted(Event, Aggregate.Created):
         TOPIC = "realty.deal.drafted"
+        SUBJECT_FIELD = "customer_id"  # the payer's account on a deal is its customer's personal data
         customer_id: uuid.UUID
         listing_id: uuid.UUID
         price: int

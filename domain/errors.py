@@ -543,3 +543,201 @@ class CallerChanged(DomainError):
             f"the role or team of staff member {staff_id} changed while the request ran; send it again",
             staff_id=str(staff_id),
         )
+
+
+# --- Service files (服务档案, ch. 7): archiving, holds, disposition ----------------------------
+
+
+class InvalidServiceFileTransition(DomainError):
+    """A service-file command arrived in a status where the archiving flow does not allow it."""
+
+    code = "invalid_service_file_transition"
+
+    def __init__(self, file_id: object, action: str, status: str, needs: str) -> None:
+        super().__init__(
+            f"cannot {action} service file {file_id}: it is {status}, it must be {needs}",
+            file_id=str(file_id),
+            action=action,
+            status=status,
+        )
+
+
+class ServiceFileDisposed(DomainError):
+    """The file was destroyed under the retention policy: nothing is recorded or read any more."""
+
+    code = "service_file_disposed"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(f"service file {file_id} has been disposed of", file_id=str(file_id))
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+
+    def __init__(self, document_id: object, version: int | None = None) -> None:
+        super().__init__("document" if version is None else f"version {version} of document", document_id)
+
+
+class DocumentAlreadyCollected(DomainError):
+    code = "document_already_collected"
+
+    def __init__(self, document_id: object) -> None:
+        super().__init__(
+            f"document {document_id} is already on file; add a new version instead", document_id=str(document_id)
+        )
+
+
+class CompletenessNotChecked(DomainError):
+    """Filing needs a completeness check after the last document was collected."""
+
+    code = "completeness_not_checked"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(
+            f"service file {file_id} has not been checked for completeness since its last document",
+            file_id=str(file_id),
+        )
+
+
+class ServiceFileIncomplete(DomainError):
+    code = "service_file_incomplete"
+
+    def __init__(self, file_id: object, missing: list[str]) -> None:
+        super().__init__(
+            f"service file {file_id} lacks: {', '.join(missing)}", file_id=str(file_id), missing=list(missing)
+        )
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+
+    def __init__(self, hold_id: object) -> None:
+        super().__init__("legal hold", hold_id)
+
+
+class HoldAlreadyReleased(DomainError):
+    code = "hold_already_released"
+
+    def __init__(self, hold_id: object) -> None:
+        super().__init__(f"legal hold {hold_id} is already released", hold_id=str(hold_id))
+
+
+class LegalHoldActive(DomainError):
+    """A legal hold suspends disposition: nothing under a hold is proposed, approved or destroyed."""
+
+    code = "legal_hold_active"
+
+    def __init__(self, file_id: object, hold_ids: list[str]) -> None:
+        super().__init__(
+            f"service file {file_id} is under legal hold ({', '.join(hold_ids)})",
+            file_id=str(file_id),
+            hold_ids=list(hold_ids),
+        )
+
+
+class RetentionNotEnded(DomainError):
+    code = "retention_not_ended"
+
+    def __init__(self, file_id: object, retention_end: str) -> None:
+        super().__init__(
+            f"service file {file_id} must be kept until {retention_end}",
+            file_id=str(file_id),
+            retention_end=retention_end,
+        )
+
+
+class DispositionAlreadyProposed(DomainError):
+    code = "disposition_already_proposed"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(
+            f"the disposition of service file {file_id} is already proposed", file_id=str(file_id)
+        )
+
+
+class NoPendingDisposition(DomainError):
+    code = "no_pending_disposition"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(f"no disposition of service file {file_id} is proposed", file_id=str(file_id))
+
+
+class DispositionAlreadyApproved(DomainError):
+    code = "disposition_already_approved"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(
+            f"the disposition of service file {file_id} is already approved", file_id=str(file_id)
+        )
+
+
+class SamePersonDisposition(DomainError):
+    """Disposition is a two-person rule: whoever proposed it cannot approve it."""
+
+    code = "same_person_disposition"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(
+            f"the disposition of service file {file_id} was proposed by the approver; "
+            "another compliance officer must approve it",
+            file_id=str(file_id),
+        )
+
+
+class DispositionNotApproved(DomainError):
+    code = "disposition_not_approved"
+
+    def __init__(self, file_id: object) -> None:
+        super().__init__(
+            f"the disposition of service file {file_id} is not approved", file_id=str(file_id)
+        )
+
+
+class DispositionIncomplete(DomainError):
+    """A disposition certificate must name every version on file, and only those."""
+
+    code = "disposition_incomplete"
+
+    def __init__(self, file_id: object, not_destroyed: list[str], unknown: list[str]) -> None:
+        super().__init__(
+            f"the destroyed documents do not match service file {file_id}: "
+            f"{len(not_destroyed)} versions on file not listed, {len(unknown)} listed not on file",
+            file_id=str(file_id),
+            not_destroyed=list(not_destroyed),
+            unknown=list(unknown),
+        )
+
+
+class CustomerRestricted(DomainError):
+    """PIPL Art. 47(2): an erasure request met a running retention period; only storage goes on."""
+
+    code = "customer_restricted"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(
+            f"customer {customer_id} asked for erasure and is restricted: their record is kept but no longer "
+            "processed", customer_id=str(customer_id)
+        )
+
+
+class ErasureAlreadyRequested(DomainError):
+    code = "erasure_already_requested"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(f"customer {customer_id} has already asked for erasure", customer_id=str(customer_id))
+
+
+class ErasureNotRequested(DomainError):
+    code = "erasure_not_requested"
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(f"customer {customer_id} has not asked for erasure", customer_id=str(customer_id))
+
+
+class DocumentShredded(DomainError):
+    """The document's key was destroyed (an erasure or a disposition): its bytes are gone for good."""
+
+    code = "document_shredded"
+
+    def __init__(self, document_id: object) -> None:
+        super().__init__(f"document {document_id} was shredded", document_id=str(document_id))

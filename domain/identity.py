@@ -47,13 +47,24 @@ class Duty(StrEnum):
     RECORD_SERVICE_LEVELS = "record service-level warnings and breaches"
     RETURN_TO_POOL = "return customers to the public pool"
     CLAIM_FROM_POOL = "claim customers from the public pool"
+    COLLECT_DOCUMENTS = "collect documents for service files"
+    READ_SERVICE_FILES = "read documents of service files"
+    KEEP_SERVICE_FILES = "check, file, seal and reopen service files"
+    PLACE_LEGAL_HOLDS = "place and release legal holds"
+    PROPOSE_DISPOSITION = "propose the disposition of service files"
+    APPROVE_DISPOSITION = "approve or reject the disposition of service files"
+    CARRY_OUT_DISPOSITION = "record a carried-out disposition"
+    HANDLE_ERASURE = "record customers' erasure requests (PIPL Art. 47)"
+    EXPORT_SEALED_PACKAGES = "export sealed packages of service files"
 
 
-_S, _C, _M, _CS = (
+_S, _C, _M, _CS, _AR, _CO = (
     Role.SALES_MANAGER,
     Role.PROPERTY_CONSULTANT,
     Role.CUSTOMER_MANAGER,
     Role.CUSTOMER_SERVICE,
+    Role.ARCHIVIST,
+    Role.COMPLIANCE_OFFICER,
 )
 
 DUTIES: dict[Duty, frozenset[Role]] = {
@@ -71,6 +82,20 @@ DUTIES: dict[Duty, frozenset[Role]] = {
     Duty.RECORD_SERVICE_LEVELS: frozenset(),
     Duty.RETURN_TO_POOL: frozenset(),
     Duty.CLAIM_FROM_POOL: frozenset({_C, _M, _S}),
+    # Service files (ch. 7): whoever meets the customer brings in the papers of their own work (the
+    # HTTP layer limits them to their records); the archivist checks, files, seals and keeps them.
+    Duty.COLLECT_DOCUMENTS: frozenset({_C, _M, _CS, _S, _AR}),
+    Duty.READ_SERVICE_FILES: frozenset({_C, _M, _CS, _S, _AR, _CO}),
+    Duty.KEEP_SERVICE_FILES: frozenset({_AR}),
+    Duty.PLACE_LEGAL_HOLDS: frozenset({_CO}),
+    # Disposition is a two-person rule across two roles: the keeper proposes, compliance approves.
+    Duty.PROPOSE_DISPOSITION: frozenset({_AR}),
+    Duty.APPROVE_DISPOSITION: frozenset({_CO}),
+    Duty.CARRY_OUT_DISPOSITION: frozenset({_AR, _CO}),
+    # The personal-information protection function receives and decides erasure requests.
+    Duty.HANDLE_ERASURE: frozenset({_CO}),
+    # Archivists export for courts, regulators and the next system; compliance for its audits.
+    Duty.EXPORT_SEALED_PACKAGES: frozenset({_AR, _CO}),
 }
 
 SYSTEM_ACTOR_ID = uuid.UUID(int=0)

@@ -13,9 +13,15 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
 from domain.recording import RecordedEvent
+from domain.service_file import ServiceFile
 from domain.staff import StaffMember
 
-AGGREGATES = (Customer, Deal, Listing, StaffMember, PersonalDataAccessLog)
+# What a personal field reads as once its subject's key has been destroyed (crypto-shredding), and
+# while its subject is restricted (an erasure request waiting for a retention period to end).
+ERASED = "[erased]"
+RESTRICTED = "[restricted]"
+
+AGGREGATES = (Customer, Deal, Listing, StaffMember, PersonalDataAccessLog, ServiceFile)
 
 
 def event_classes() -> list[type[RecordedEvent]]:
@@ -31,3 +37,15 @@ def event_classes() -> list[type[RecordedEvent]]:
 @functools.cache
 def personal_field_names() -> frozenset[str]:
     return frozenset(f for cls in event_classes() for f in cls.PERSONAL_FIELDS)
+
+
+@functools.cache
+def personal_fields_of(cls: type) -> tuple[str, ...]:
+    return tuple(getattr(cls, "PERSONAL_FIELDS", ()))
+
+
+@functools.cache
+def aggregates_with_personal_data() -> frozenset[type]:
+    """The aggregates some of whose events hold personal data: each gets its own record key."""
+    return frozenset(a for a in AGGREGATES if any(
+        isinstance(v, type) and issubclass(v, RecordedEvent) and v.PERSONAL_FIELDS for v in vars(a).values()))

@@ -39,6 +39,9 @@ class RecordedEvent(Aggregate.Event):
     occurred_at: datetime
 
     PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # On a record's first event: the field naming the data subject its personal data belongs to
+    # (a deal's customer, say); None means the record itself is the subject (a customer).
+    SUBJECT_FIELD: ClassVar[str | None] = None
     # The record an event belongs to, for its readable name when it is not nested in the aggregate.
     RECORD: ClassVar[str] = ""
 

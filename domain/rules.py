@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 REQUEST_RESPONSE_WINDOW = timedelta(hours=24)  # a request gets a response within 24 hours
 COMPLAINT_RESOLUTION_WINDOW = timedelta(hours=72)  # a complaint is handled within 72 hours
@@ -17,3 +17,8 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)  # business time may run this far ahead o
 MAX_RECEPTION = timedelta(hours=12)  # longer than a working day is a data-entry mistake
 
 SURVEY_DIMENSIONS = ("overall", "attitude", "professionalism", "responsiveness", "accuracy")
+
+# Service files (ch. 7)
+ARCHIVE_TIME_ZONE = timezone(timedelta(hours=8), "CST")  # the year of an archive number is China Standard Time's
+MAX_READ_PURPOSE = 200  # a document read says why in at most this many characters
+MAX_DOCUMENT_SIZE = 2**31  # bytes: a scan or PDF, never more than 2 GiB

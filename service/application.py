@@ -24,6 +24,7 @@ from eventsourcing.utils import Environment
 
 from archive.audit_trail import AuditTrail
 from archive.checkpoints import CheckpointJournal, CheckpointScheduler
+from archive.sealing_mapper import SealingMapper
 from archive.signing import SigningKeyring
 from domain.access_log import PersonalDataAccessLog, access_log_id
 from domain.customer import Customer
@@ -36,8 +37,12 @@ from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
 from domain.staff import StaffMember
 from service import tokens, views
 from service.automations import Automations
+from service.erasure import ErasureCommands
+from service.exports import ExportCommands
+from service.keyring import open_data_keys
 from service.projector import Views
 from service.reads import Reads, RecordCache
+from service.service_files import ServiceFileCommands
 from service.settings import Settings, load_settings
 
 MAX_RETRIES = 3
@@ -123,13 +128,19 @@ def as_uuid(value: str | uuid.UUID, field: str = "id") -> uuid.UUID:
         raise InvalidValue(field, "is not a valid id") from None
 
 
-class RealtyLedger(Application[uuid.UUID]):
+class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Application[uuid.UUID]):
     name = "Realty"  # table realty_events
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self._cache = RecordCache(self.settings.cache_size)
         super().__init__(env=self.settings.library_env())
+        try:
+            self.data_keys = open_data_keys(self.settings, self.recorder)
+            self.mapper.keys = self.data_keys
+        except BaseException:
+            super().close()
+            raise
         self._audit: AuditTrail | None = None
         self._audit_lock = threading.Lock()
         self.checkpoint_scheduler = CheckpointScheduler(
@@ -166,6 +177,24 @@ class RealtyLedger(Application[uuid.UUID]):
         self.automations.stop()
         self.views.close()
         super().close()
+
+    def construct_mapper(self) -> SealingMapper:  # type: ignore[override]
+        # Every event is sealed (archive.sealing_mapper); the keyring is attached once the
+        # recorder, and so the database, exists.
+        return SealingMapper(self.construct_transcoder())
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        recordings = super().save(*objs, **kwargs)
+        self.data_keys.saved()
+        return recordings
+
+    def check_sealing(self, progress: Callable[[int], Any] | None = None) -> tuple[int, list[Any]]:
+        """Does every stored state open for its own row (``archive.sealing_check``)?"""
+        from archive.sealing_check import check_sealed_states
+        from archive.sql import Database
+
+        return check_sealed_states(Database(self.recorder.datastore), self.recorder.events_table_name,
+                                   self.data_keys, progress)
 
     def after_append(self) -> None:
         """After every save: wake this process's projector (embedded mode) to follow the log."""

@@ -43,12 +43,13 @@ class PassReport:
     breaches: int = 0
     returned_to_pool: int = 0
     return_visits: int = 0
+    erasures: int = 0  # restricted customers shredded once their retention period ended
     skipped: dict[str, int] = field(default_factory=dict)  # domain error code -> candidates refused
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "warnings": self.warnings, "breaches": self.breaches,
                 "returned_to_pool": self.returned_to_pool, "return_visits": self.return_visits,
-                "skipped": dict(self.skipped)}
+                "erasures": self.erasures, "skipped": dict(self.skipped)}
 
 
 class Automations:
@@ -105,7 +106,8 @@ class Automations:
             for deal_id in json.loads(handovers):
                 attempt("return_visits", lambda c=customer_id, d=deal_id: self.ledger.schedule_return_visit_after_handover(
                     system, c, deal_id=d, after=after))
-        if report.warnings or report.breaches or report.returned_to_pool or report.return_visits:
+        report.erasures = len(self.ledger.carry_out_due_erasures(system, now))
+        if report.warnings or report.breaches or report.returned_to_pool or report.return_visits or report.erasures:
             log.info("automations at %s: %s", now.isoformat(), report.as_dict())
         return report
 

@@ -17,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from archive.master_keys import MasterKeyError
 from archive.signing import KeyringError
+from domain.customer_erasure import ErasureBasis
 from domain.errors import DomainError
 from service.settings import Settings, SettingsError, load_settings
 
@@ -51,7 +53,7 @@ def _open(settings: Settings) -> Any:
     try:
         return RealtyLedger(settings)
     except Exception as e:  # the library raises OSError / psycopg errors when the store is unreachable
-        if isinstance(e, DomainError):
+        if isinstance(e, DomainError | MasterKeyError):
             raise
         raise CliError(f"cannot open the store at {db.describe()}: {_first_line(e)}") from e
 
@@ -515,6 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     from service import cli_views
 
     cli_views.add_parsers(sub, _Parser)
+    from service import cli_archive, cli_files, cli_keys
+
+    cli_archive.add_parsers(sub, _Parser)
+    cli_keys.add_parsers(sub, _Parser)
+    cli_files.add_parsers(sub, _Parser)
 
     for kind, help_text in (
         ("customer", "customers (客户)"),
@@ -539,7 +546,37 @@ def build_parser() -> argparse.ArgumentParser:
                           help="show personal data unmasked (needs --by; the read is recorded)")
         show.add_argument("--by", help="the staff member reading in full (staff id)")
         show.set_defaults(func=cmd_show(kind))
+        if kind == "customer":
+            erase = actions.add_parser("erase", help="record a customer's erasure request (PIPL Art. 47): shred "
+                                       "now, or restrict until the retention period ends")
+            erase.add_argument("id", help="the customer id")
+            erase.add_argument("--basis", required=True, choices=[b.value for b in ErasureBasis],
+                               help="the legal basis of the request (PIPL Art. 47(1))")
+            erase.add_argument("--by", required=True, help="the compliance officer recording it (staff id)")
+            erase.add_argument("--json", action="store_true", help="print JSON")
+            erase.set_defaults(func=cmd_erase)
     return parser
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from service.application import Acting
+
+    app = _open(_settings(args))
+    try:
+        answer = app.request_erasure(Acting(args.by), args.id, legal_basis=args.basis)
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps(answer, default=str, indent=2))
+    elif answer["status"] == "erased":
+        print(f"customer {answer['customer_id']}: erased — {len(answer['destroyed_keys'])} keys destroyed; their "
+              "personal data now reads as [erased] everywhere")
+    else:
+        until = answer["retention_until"]
+        print(f"customer {answer['customer_id']}: restricted (no processing but storage) until "
+              f"{until.date().isoformat() if until else 'a retention period that has not started yet ends'}; "
+              "shredded then by the automations")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -550,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SettingsError as e:
         return _fail(args, e, str(e), EXIT_USAGE)
-    except KeyringError as e:  # a missing keyring, a key file with loose permissions, a bad key file
+    except (KeyringError, MasterKeyError) as e:  # missing or wrong keys, loose permissions, a bad key file
         return _fail(args, e, str(e), EXIT_USAGE)
     except DomainError as e:
         return _fail(args, e, f"{e.code}: {e.message}", EXIT_USAGE)

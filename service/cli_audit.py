@@ -59,9 +59,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     app = _open(_settings(args))
     try:
         total = app.audit.index.log_size()
-        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_console(), transient=True, disable=args.json) as bar:
-            task = bar.add_task("events", total=total)
+            task = bar.add_task("verifying", total=total)
             try:
                 report = app.audit.verify(published=published, start=args.from_position, public_keys=keys,
                                           progress=lambda n: bar.update(task, completed=n))
@@ -69,6 +69,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 raise CliError(f"the published checkpoint does not verify: {e}", EXIT_USAGE) from None
             except (ProofUnavailable, ValueError) as e:
                 raise CliError(str(e), EXIT_USAGE) from None
+            # With the keys at hand: does every stored state open for its own row?
+            bar.update(task, completed=0, description="decrypting")
+            sealed, findings = app.check_sealing(progress=lambda n: bar.update(task, completed=n))
+            report.problems.extend(findings)
     finally:
         app.close()
     if args.json:
@@ -81,6 +85,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _print_report(report: Any) -> None:
     console = _console()
     checked = f"{report.events:,} events from position {report.started_at}, {report.checkpoints_checked} checkpoints"
+    checked += ", every stored state opened for its row"
     if report.published_checked:
         checked += ", the published checkpoint"
     if report.clean:

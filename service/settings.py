@@ -107,6 +107,25 @@ class Settings(BaseSettings):
     checkpoint_every: int = Field(default=1000, ge=0, le=10_000_000)
     checkpoint_interval: float = Field(default=60.0, ge=0, le=86_400)
 
+    # Master keys (key-encryption keys) that wrap the data keys encrypting every stored event: a
+    # directory made by `realty keys init` (default: master/ in the signing keys' directory), or a
+    # secret of "<version>:<base64 key>" entries separated by commas. Never in the database.
+    master_keys_dir: Path | None = None
+    master_keys: SecretStr | None = None
+    # How long an unwrapped data key is used from memory before it is checked again: the longest
+    # another process may go on showing a customer's personal data after it has been shredded.
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+
+    # Service-file documents, encrypted and content-addressed (default: <store>-documents/ beside a
+    # SQLite store, var/documents-<dbname>/ for PostgreSQL), and the largest upload accepted.
+    documents_dir: Path | None = None
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=2 * 1024**3)
+    # Sealed packages made through the API, kept for download (default: <store>-exports/ beside a
+    # SQLite store, var/exports-<dbname>/ for PostgreSQL).
+    exports_dir: Path | None = None
+    # The retention schedule (TOML; default: the packaged archive/default_retention.toml).
+    retention_policy: Path | None = None
+
     # The views (projections): a SQLite store keeps them in a file of their own (default:
     # <store>-views.sqlite3 beside it); PostgreSQL keeps them in the log's database.
     views_path: Path | None = None
@@ -139,6 +158,28 @@ class Settings(BaseSettings):
             return self.signing_keys_dir
         db = self.database
         return db.path.parent / "keys" if db.path is not None else Path("var/keys")
+
+    @property
+    def master_dir(self) -> Path:
+        return self.master_keys_dir if self.master_keys_dir is not None else self.keys_dir / "master"
+
+    @property
+    def documents_path(self) -> Path:
+        if self.documents_dir is not None:
+            return self.documents_dir
+        db = self.database
+        if db.path is not None:
+            return db.path.with_name(f"{db.path.stem}-documents")
+        return self.keys_dir.parent / f"documents-{db.dbname}"
+
+    @property
+    def exports_path(self) -> Path:
+        if self.exports_dir is not None:
+            return self.exports_dir
+        db = self.database
+        if db.path is not None:
+            return db.path.with_name(f"{db.path.stem}-exports")
+        return self.keys_dir.parent / f"exports-{db.dbname}"
 
     @property
     def journal_path(self) -> Path:

@@ -17,6 +17,7 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.listing import Listing
 from domain.recording import RecordedEvent
+from domain.service_file import ServiceFile
 from domain.staff import StaffMember
 
 # Names used in ids of errors ("customer 1234… not found").
@@ -26,6 +27,7 @@ KINDS: dict[type, str] = {
     Listing: "listing",
     StaffMember: "staff member",
     PersonalDataAccessLog: "access log",
+    ServiceFile: "service file",
     object: "record",
 }
 
@@ -66,6 +68,9 @@ def describe(aggregate: Any) -> dict[str, Any]:
         data["reception_minutes"] = round(aggregate.reception_minutes, 1)
     if isinstance(aggregate, Deal):
         data["paid"] = aggregate.paid
+    if isinstance(aggregate, ServiceFile):
+        data["complete"] = aggregate.complete
+        data["active_holds"] = [str(h["hold_id"]) for h in aggregate.active_holds]
     return data
 
 

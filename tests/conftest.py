@@ -24,6 +24,28 @@ if TYPE_CHECKING:
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
+# The shared PostgreSQL database has one keyring, so every test process (and every server or CLI a
+# test starts, which inherits the environment) uses this master key unless a test sets its own.
+TEST_MASTER_KEYS = "1:" + "cmVhbHR5LWxlZGdlciB0ZXN0IG1hc3RlciBrZXkgITE="  # 32 fixed bytes, tests only
+os.environ.setdefault("REALTY_MASTER_KEYS", TEST_MASTER_KEYS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start every run on an empty shared PostgreSQL database (in the controller, before workers):
+    what an earlier run (or an older version of the code) left there is never read."""
+    if hasattr(config, "workerinput") or os.environ.get("REALTY_TEST_KEEP_DATABASE") == "1":
+        return
+    try:
+        import psycopg
+
+        with psycopg.connect(postgres_url(), connect_timeout=3, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS realty_read CASCADE")
+            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+            conn.execute("GRANT ALL ON SCHEMA public TO public")
+    except Exception:  # noqa: BLE001 - no server: the PostgreSQL tests say so themselves
+        return
+
 
 def postgres_url() -> str:
     return os.environ.get("REALTY_TEST_DATABASE_URL") or DEFAULT_PG_URL

@@ -11,7 +11,18 @@ from fastapi.routing import APIRoute
 
 from service.api import middleware, problems
 from service.api.deps import expected_version
-from service.api.routes import audit, customers, deals, health, listings, staff, views_analytics, views_desk
+from service.api.routes import (
+    archive,
+    audit,
+    customers,
+    deals,
+    health,
+    listings,
+    service_files,
+    staff,
+    views_analytics,
+    views_desk,
+)
 from service.api.routes import events as event_routes
 from service.api.routes import projections as projection_routes
 from service.api.routes import views as view_routes
@@ -53,7 +64,8 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     problems.install(app)
     middleware.install(app)
 
-    for router in (health.router, customers.router, listings.router, deals.router, staff.router, audit.router):
+    for router in (health.router, customers.router, listings.router, deals.router, service_files.router, staff.router,
+                   audit.router, archive.router):
         app.include_router(router)
     app.include_router(event_routes.router)
     app.include_router(view_routes.router)
@@ -71,7 +83,7 @@ _PROBLEMS = {
     404: "no such record, or one outside the caller's scope",
     409: "a rule of the process refuses the command, or a lost race",
     412: "If-Match names a version the record has moved past",
-    413: "the body is over 1 MiB",
+    413: "the body is over 1 MiB (a document upload: over `max_document_bytes`)",
     422: "the body does not match the schema, or a value the domain refuses",
 }
 _PUBLIC_PROBLEMS = {503: "the store does not answer"}

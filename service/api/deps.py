@@ -74,6 +74,27 @@ class Access:
             raise not_found(deal_id)
         return deal
 
+    def load_service_file(self, file_id: str) -> dict[str, Any]:
+        """The service file, if inside the caller's scope; else 404.
+
+        A file has no team or holder of its own: it is judged on the record it belongs to, as that
+        record would be — a customer's file on the customer (team, assigned holder), a deal's file on
+        the deal (``load_deal``: its customer, and its drafter). An archivist or compliance officer
+        (scope ``ANY``) keeps every file.
+        """
+        file = _fetch(self.ledger, file_id, "service_file")
+        if self.scope is Scope.ANY:
+            return file
+        if self.scope is Scope.SELF:
+            raise not_found(file_id)
+        try:
+            if file["owner_kind"] == "deal":
+                self.load_deal(file["owner_id"])
+            else:
+                self.load(file["owner_id"], "customer")
+        except Problem:
+            raise not_found(file_id) from None  # the file's own id: nothing said about its owner
+        return file
 
     def on_record(self) -> Acting:
         """The caller's identity for a command, carrying this route's scope check.

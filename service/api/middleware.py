@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import tokens
@@ -58,7 +59,8 @@ class RequestPipeline:
 
         length = headers.get("content-length")
         try:
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES) and (
+                    not length.isdigit() or int(length) > _own_limit(scope)):
                 response = problem_response(413, "payload_too_large", "Payload too large",
                                             f"request bodies are limited to {MAX_BODY_BYTES} bytes")
                 await response(scope, receive, send_with_id)
@@ -131,6 +133,30 @@ class RequestPipeline:
             return
         kept = {h: v for h, v in Headers(raw=start.get("headers", [])).items() if h in _REPLAYED_HEADERS}
         await run_in_threadpool(store.complete, owner, key, status, kept, b"".join(chunks))
+
+
+def _own_limit(scope: Scope) -> int:
+    """The body limit of the route the request goes to, if it has one of its own (document uploads:
+    ``openapi_extra={"x-body-limit": "<setting>"}``), else the general one.
+
+    Only asked for a body over the general limit, so the route lookup costs nothing on the
+    ordinary path. The route itself enforces its limit (with its own error code), on the
+    ``Content-Length`` before it reads the body and again while it reads.
+    """
+    for route in _routes(scope["app"].router.routes):
+        setting = (getattr(route, "openapi_extra", None) or {}).get("x-body-limit")
+        if setting and route.matches(scope)[0] is Match.FULL:
+            return int(getattr(scope["app"].state.ledger.settings, setting))
+    return MAX_BODY_BYTES
+
+
+def _routes(routes: Any) -> Any:
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield route
 
 
 class _Replay:

@@ -49,6 +49,12 @@ _AUDIT = {CO: Scope.ANY, AD: Scope.ANY}
 # The event feed: internal services, and the compliance officer and administrators who oversee them.
 _EVENT_FEED = {SA: Scope.ANY, CO: Scope.ANY, AD: Scope.ANY}
 
+# Service files (ch. 7): scoped on the customer or deal a file belongs to (``Access.load_service_file``).
+_FILE_WORK = {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM, AR: Scope.ANY}
+_READ_FILE = {**_FILE_WORK, CO: Scope.ANY}
+_KEEP_FILES = {AR: Scope.ANY}
+_LEGAL_HOLDS = {CO: Scope.ANY}
+
 PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- health ---
     "health.live": PUBLIC,
@@ -69,6 +75,8 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # Nobody holds a customer in the public pool: any consultant or customer manager of the team
     # may claim them (for themselves), a sales manager for a member of the team.
     "customers.claim": {C: Scope.TEAM, M: Scope.TEAM, S: Scope.TEAM},
+    # The personal-information protection function (compliance) records erasure requests.
+    "customers.request_erasure": {CO: Scope.ANY},
     "customers.correct_contact_details": {C: Scope.ASSIGNED, M: Scope.ASSIGNED, CS: Scope.TEAM, S: Scope.TEAM},
     "customers.shortlist_listings": _HOLDER_WORK,
     "customers.schedule_showing": _HOLDER_WORK,
@@ -123,6 +131,26 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "staff.revoke_token": {AD: Scope.ANY, S: Scope.TEAM, C: Scope.SELF, M: Scope.SELF, CS: Scope.SELF,
                            CO: Scope.SELF, AR: Scope.SELF},
     # --- end of staff ---
+    # --- service files ---
+    # A file is scoped as the customer or deal it belongs to: front-line staff open files and bring
+    # in papers on their own records; the archivist keeps every file (checks, files, seals, reopens,
+    # proposes disposition); compliance reads any file, holds it, and approves or rejects disposition.
+    "service_files.open": _FILE_WORK,
+    "service_files.read": _READ_FILE,
+    "service_files.collect_document": _FILE_WORK,
+    "service_files.add_version": _FILE_WORK,
+    "service_files.read_document": _READ_FILE,
+    "service_files.check_completeness": _KEEP_FILES,
+    "service_files.file": _KEEP_FILES,
+    "service_files.seal": _KEEP_FILES,
+    "service_files.reopen": _KEEP_FILES,
+    "service_files.place_hold": _LEGAL_HOLDS,
+    "service_files.release_hold": _LEGAL_HOLDS,
+    "service_files.propose_disposition": _KEEP_FILES,
+    "service_files.approve_disposition": _LEGAL_HOLDS,
+    "service_files.reject_disposition": _LEGAL_HOLDS,
+    "service_files.retention_due": {AR: Scope.ANY, CO: Scope.ANY},
+    # --- end of service files ---
     # --- views ---
     "views.pipeline": _READ_CUSTOMER,
     "views.funnel": {S: Scope.TEAM, CO: Scope.ANY, SA: Scope.ANY},
@@ -155,6 +183,10 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "audit.as_of": _AUDIT,
     "audit.diff": _AUDIT,
     # --- end of audit ---
+    # --- archive (sealed exports: archivists for courts and regulators, compliance for audits) ---
+    "archive.export": {AR: Scope.ANY, CO: Scope.ANY},
+    "archive.download_export": {AR: Scope.ANY, CO: Scope.ANY},
+    # --- end of archive ---
     # --- events (the feed for internal services; personal data masked for every caller) ---
     "events.list": _EVENT_FEED,
     "events.stream": _EVENT_FEED,

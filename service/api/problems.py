@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from archive.content_types import DocumentTooLarge, UnsupportedDocumentType
 from domain import errors as e
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,6 +33,14 @@ STATUS_OF: dict[type[e.DomainError], int] = {
     e.SelfAssessment: 403,
     e.ClaimerNotInTeam: 403,
     e.Unauthenticated: 401,
+    # Service files: the two-person rule is a refusal of the person, like self-approval; a disposed
+    # file is gone for good; what the sender sent is judged by its bytes and size.
+    e.SamePersonDisposition: 403,
+    e.ServiceFileDisposed: 410,
+    e.DocumentShredded: 410,
+    e.DispositionIncomplete: 422,
+    UnsupportedDocumentType: 415,
+    DocumentTooLarge: 413,
 }
 DEFAULT_DOMAIN_STATUS = 409  # a rule of the process refuses the command in the record's state
 

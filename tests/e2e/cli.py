@@ -12,7 +12,7 @@ REALTY = Path(sys.executable).parent / "realty"
 
 def realty(*args: str, database_url: str | None = None, timeout: float = 600, cwd: Path | None = None,
            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
     env.update(extra_env or {})
     env["COLUMNS"] = "200"  # wide enough that rich does not wrap ids
     if database_url:

@@ -201,7 +201,7 @@ def test_the_permission_matrix_holds_for_every_route_and_role(
     params = {"customer_id": customer, "request_id": "0" * 32, "complaint_id": "0" * 32,
               "showing_id": "0" * 32, "visit_id": "0" * 32, "token_id": "0" * 32,
               "staff_id": team.id(team.consultant), "kind": "id_card", "aggregate": "customers",
-              "record_id": customer,
+              "record_id": customer, "file_id": "0" * 32, "document_id": "0" * 32, "hold_id": "0" * 32, "export_id": "0" * 32,
               "listing_id": (listing := api.post("/listings", headers=auth(tokens["consultant"]), json={
                   "district": "浦东", "address": "锦绣路1号", "area": 89.5, "rooms": 2, "price": 5_000_000,
                   "property_right_status": "clear", "tenure_years": 70, "mortgage_eligible": True,

@@ -325,7 +325,7 @@ def served(own_database_url: str, tmp_path: Path) -> Iterator[Served]:
     team = register_team(ledger)
     token, _ = ledger.issue_token(team.admin, team.id(team.service_account), label="feed")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
     env.update(REALTY_DATABASE_URL=own_database_url, REALTY_SIGNING_KEYS_DIR=str(keys),
                REALTY_CHECKPOINT_EVERY="0", REALTY_CHECKPOINT_INTERVAL="0")
     output_path = tmp_path / "server-output.txt"

@@ -12,7 +12,8 @@
    domain accepts every example outright and the test asserts a 2xx. A domain 409 for a rule of
    the process (a step taken in the wrong state) would still prove the example a valid body; a
    route whose example could only be shown that way belongs in ``REFUSED_BY_A_STATE_RULE`` —
-   today none does.
+   today only the rejection of a disposition (none can be proposed before years have passed).
+   Document uploads have raw bodies (a PDF, an image), not JSON: they have no JSON example.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ from service.api.permissions import PERMISSIONS
 from service.application import Acting, RealtyLedger
 from tests.conftest import Team
 from tests.e2e.test_api import FIELDS_BY_ROLE, api, auth, tokens  # noqa: F401 - fixtures
+from tests.unit.test_content_types import minimal_png
 
 # Body fields that hold the id of a record: the examples carry placeholders there.
-ID_FIELDS = frozenset({"customer_id", "listing_id", "to_staff", "escalated_to", "assigned_to"})
+ID_FIELDS = frozenset({"customer_id", "listing_id", "to_staff", "escalated_to", "assigned_to", "owner_id"})
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Routes whose documented example this walk can only show refused by a rule of the process (409).
-REFUSED_BY_A_STATE_RULE: frozenset[str] = frozenset()
+# A disposition is rejected only once proposed, and proposed only once a retention period (years)
+# has ended: the walk shows the rejection's example refused as "nothing proposed" (409).
+REFUSED_BY_A_STATE_RULE: frozenset[str] = frozenset({"service_files.reject_disposition"})
 # Who posts: the first of these team members whose role the route's permission entry names.
 # Customers and deals are the consultant's (assigned) and of the team (a manager's team scope);
 # staff records are the administrator's (any).
-CALLERS = ("consultant", "manager")
+CALLERS = ("consultant", "manager", "archivist", "compliance")
 STAFF_CALLERS = ("admin",)
 ROLE_OF = {field: role for role, field in FIELDS_BY_ROLE.items()}
 
@@ -66,7 +70,9 @@ def schema_example(openapi: dict[str, Any], schema: dict[str, Any]) -> Any | Non
 
 
 def body_example(openapi: dict[str, Any], operation: dict[str, Any]) -> Any | None:
-    media = operation["requestBody"]["content"]["application/json"]
+    media = operation["requestBody"]["content"].get("application/json")
+    if media is None:  # a raw body (a document upload): no JSON example to give
+        return None
     if "example" in media:
         return media["example"]
     if media.get("examples"):
@@ -79,7 +85,7 @@ def documented_examples(openapi: dict[str, Any]) -> dict[str, Any]:
     operation that takes a body."""
     return {operation["operationId"]: body_example(openapi, operation)
             for operations in openapi["paths"].values() for operation in operations.values()
-            if "requestBody" in operation}
+            if "application/json" in operation.get("requestBody", {}).get("content", {})}
 
 
 def test_every_request_body_and_command_answer_has_an_example(api: TestClient) -> None:  # noqa: F811
@@ -224,6 +230,17 @@ def test_every_documented_request_body_is_accepted_as_it_stands(
     walk.post("deals.reject", deal_id=rejected)
     walk.post("deals.cancel", deal_id=rejected)
 
+    # The customer's file (服务档案): opened by the consultant, filed by the archivist, reopened with a
+    # reason; compliance places a legal hold and releases it.
+    service_file = walk.post("service_files.open", {"owner_id": c})["id"]
+    app.upload_document(consultant, service_file, content=minimal_png(), kind="id_copy")
+    app.file_command(team.archivist, service_file, "check_completeness")
+    app.file_command(team.archivist, service_file, "file")
+    walk.post("service_files.reopen", file_id=service_file)
+    hold = walk.post("service_files.place_hold", file_id=service_file)["entity_id"]
+    walk.post("service_files.release_hold", file_id=service_file, hold_id=hold)
+    walk.post("service_files.reject_disposition", file_id=service_file)
+
     # After-sales: a return visit and a survey; then the customer manager takes the customer over.
     visit = walk.post("customers.schedule_return_visit", customer_id=c)["entity_id"]
     walk.post("customers.complete_return_visit", customer_id=c, visit_id=visit)
@@ -249,6 +266,14 @@ def test_every_documented_request_body_is_accepted_as_it_stands(
     token_id = walk.post("staff.issue_token", staff_id=staff)["token_id"]
     walk.post("staff.revoke_token", staff_id=staff, token_id=token_id)
     walk.post("staff.deactivate", staff_id=staff)
+
+    # The archivist seals the customer's file for the next system (a real `realty archive export`).
+    sealed = walk.post("archive.export", {"customer_id": c})
+    assert sealed["documents"] == 1 and sealed["download"].endswith(sealed["export_id"])
+
+    # Last, as it stops all processing of them: the other customer asks for erasure (their cancelled
+    # deal's file is kept five years, so they are restricted until then).
+    assert walk.post("customers.request_erasure", customer_id=other_customer)["status"] == "restricted"
 
     not_walked = sorted(set(walk.examples) - set(walk.answers))
     assert not not_walked, f"routes with a body this walk does not post: {not_walked}: add them"

@@ -36,8 +36,10 @@ from domain.identity import STAFF_ROLES, Role
 from service.api.app import route_names
 from service.api.permissions import PERMISSIONS, PUBLIC, Scope
 from service.application import Acting, RealtyLedger
+from service.archive_exports import run_export
 from tests.conftest import Team, register_team
 from tests.e2e.test_api import FIELDS_BY_ROLE, api, assert_problem, auth, receive, tokens  # noqa: F401 - fixtures
+from tests.unit.test_content_types import minimal_pdf
 
 LISTING = {"district": "浦东", "address": "锦绣路1888弄3号1201室", "area": 89.5, "rooms": 2, "price": 5_000_000,
            "property_right_status": "clear", "tenure_years": 70, "mortgage_eligible": True}
@@ -45,10 +47,10 @@ ACCOUNT = "6222020200112233445"
 
 # The path parameter that names the record a route is scoped on, and the kind of that record.
 PATH_RECORDS = {"customer_id": "customer", "deal_id": "deal", "listing_id": "listing", "staff_id": "staff",
-                "record_id": "customer"}  # the audit routes' record, with FIXED_PARAMS' aggregate
+                "file_id": "service_file", "record_id": "customer"}  # the audit routes' record, with FIXED_PARAMS' aggregate
 # Creation routes scoped on a record their body names (the customer of a new deal, the team of a
 # new staff member). Every other route without a record in its path creates one out of nothing.
-BODY_RECORDS = {"deals.draft": "customer", "staff.register": "team"}
+BODY_RECORDS = {"deals.draft": "customer", "staff.register": "team", "service_files.open": "customer"}
 # Path parameters that are not records: a fixed valid value.
 FIXED_PARAMS = {"kind": "id_card", "aggregate": "customers"}
 # Query parameters a route needs (valid on every prepared record: each has a version 1).
@@ -56,7 +58,11 @@ QUERIES = {"audit.inclusion_proof": "?position=0&tree_size=1", "audit.consistenc
            "audit.as_of": "?version=1", "audit.diff": "?from=1&to=1",
            # The event stream is asked to start beyond the head of the log: past authorisation it
            # answers 422 after_beyond_head at once, where a real cursor would stream for ever.
-           "events.list": "?limit=1", "events.stream": f"?after={2**62}"}
+           "events.list": "?limit=1", "events.stream": f"?after={2**62}",
+           "service_files.collect_document": "?kind=contract", "service_files.read_document": "?purpose=matrix"}
+# Routes whose body is a document, not JSON: a real PDF (and the headers the route needs).
+RAW_BODIES = {"service_files.collect_document": {}, "service_files.add_version": {"X-Change-Reason": "matrix"}}
+PDF = minimal_pdf()
 
 
 def at(minutes: float = 0) -> datetime:
@@ -153,6 +159,17 @@ def body_for(route: str, record: Record, shared: dict[str, str]) -> dict[str, An
         "staff.deactivate": lambda: {"reason": "离职"},
         "staff.issue_token": lambda: {"label": "矩阵测试"},
         "staff.revoke_token": lambda: {"reason": "不再使用"},
+        # an unresolved complaint holds the erasure back: the customer is restricted, keeps team and holder
+        "customers.request_erasure": lambda: {"legal_basis": "consent_withdrawn"},
+        # the customer's prepared customer file exists already: refused (409), nothing is recorded
+        "service_files.open": lambda: {"owner_kind": "customer", "owner_id": v["customer_id"],
+                                       "record_class": "customer_file"},
+        "service_files.reopen": lambda: {"reason": "补充材料"},
+        "service_files.place_hold": lambda: {"reason": "法院调查令"},
+        "service_files.release_hold": lambda: {"reason": "调查结束"},
+        "service_files.reject_disposition": lambda: {"reason": "暂缓销毁"},
+        # a real sealed export of the prepared customer (a `realty archive export` child process)
+        "archive.export": lambda: {"customer_id": shared["exported"], "format": "tar"},
     }
     make = bodies.get(route)
     return make() if make else {}
@@ -178,7 +195,8 @@ def prepare(app: RealtyLedger, team: Team, other: Team) -> Prepared:
     def deal(by: Acting, customer: str) -> str:
         return app.draft_deal(by, customer_id=customer, listing_id=listing(by), price=5_000_000, terms="首付三成").id
 
-    shared = {"shown": listing(team.consultant), "drafted": listing(team.consultant)}
+    shared = {"shown": listing(team.consultant), "drafted": listing(team.consultant),
+              "exported": received(team.consultant)}  # a customer to seal: the export names it in its body
 
     def customer(label: str, of: Team, customer_id: str, holder: Acting) -> Record:
         """The customer, with a request, a complaint, a showing and a return visit of its own."""
@@ -224,6 +242,16 @@ def prepare(app: RealtyLedger, team: Team, other: Team) -> Prepared:
         team.id(getattr(team, name)): staff("the caller's own staff record", team, getattr(team, name), role.value)
         for role, name in FIELDS_BY_ROLE.items()
     }
+    def service_file(label: str, of: Team, owner_kind: str, owner: str, holders: frozenset[str]) -> Record:
+        """The owner's file, with a document and a legal hold of its own; scoped as its owner."""
+        record_class = "customer_file" if owner_kind == "customer" else "deal_file"
+        file_id = app.open_service_file(of.archivist, owner_kind=owner_kind, owner_id=owner,
+                                        record_class=record_class).id
+        document = app.upload_document(of.archivist, file_id, content=minimal_pdf(), kind="id_copy").entity_id
+        hold = app.file_command(of.compliance, file_id, "place_hold", reason="矩阵测试").entity_id
+        return Record(label, "service_file", of.name, holders,
+                      values={"file_id": file_id, "document_id": str(document), "hold_id": str(hold)})
+
     records = {
         "customer": [
             customer("the consultant's customer", team, consultants, team.consultant),
@@ -251,9 +279,25 @@ def prepare(app: RealtyLedger, team: Team, other: Team) -> Prepared:
             Record("a new member of the caller's team", "team", team.name, exists=False, values={"team": team.name}),
             Record("a new member of the other team", "team", other.name, exists=False, values={"team": other.name}),
         ],
-        "none": [Record("a new record", "none", exists=False)],
+        # ... and a sealed package made beforehand, for the download route (a real `realty archive export`).
+        "none": [Record("a new record", "none", exists=False, values={"export_id": run_export(
+            app.settings, by=team.id(team.archivist), customer_id=shared["exported"], deal_id=None, archive_no=None,
+            fmt="tar", recipient=None)["export_id"]})],
     }
+    records["service_file"] = [
+        *(service_file(f"the file of {r.label}", team if r.team == team.name else other, "customer",
+                       r.values["customer_id"], r.holders) for r in records["customer"]),
+        *(service_file(f"the file of {r.label}", team if r.team == team.name else other, "deal",
+                       r.values["deal_id"], r.holders) for r in records["deal"]),
+    ]
     return Prepared(shared, records, own_staff_record)
+
+
+def payload(route: str, method: str, record: Record, shared: dict[str, str]) -> dict[str, Any]:
+    """What a request carries: a JSON body, or a document (with its headers) for an upload route."""
+    if route in RAW_BODIES:
+        return {"content": PDF, "headers": {"Content-Type": "application/pdf", **RAW_BODIES[route]}}
+    return {"json": body_for(route, record, shared) if method == "POST" else None}
 
 
 def candidates(prepared: Prepared, kind: str, caller: Caller, scope: Scope | None) -> list[Record]:
@@ -346,8 +390,8 @@ def test_every_route_every_role_on_records_inside_and_outside_their_scope(
             continue
         assert isinstance(entry, dict)
         first = prepared.records[kind][0]
-        anonymous = api.request(method, url_for(path, first) + QUERIES.get(route, ""), json=body_for(route, first, prepared.shared)
-                                if method == "POST" else None)
+        anonymous = api.request(method, url_for(path, first) + QUERIES.get(route, ""),
+                                **payload(route, method, first, prepared.shared))
         cases += 1
         if anonymous.status_code != 401:
             failures.append(f"{route} without a token: {anonymous.status_code} {anonymous.text[:200]}")
@@ -365,8 +409,9 @@ def test_every_route_every_role_on_records_inside_and_outside_their_scope(
                     expected = "allowed"
                 else:
                     expected = "hidden" if record.exists else "refused"
-                response = api.request(method, url_for(path, record) + QUERIES.get(route, ""), headers=auth(caller.token),
-                                       json=body_for(route, record, prepared.shared) if method == "POST" else None)
+                sent = payload(route, method, record, prepared.shared)
+                response = api.request(method, url_for(path, record) + QUERIES.get(route, ""),
+                                       headers=auth(caller.token, **sent.pop("headers", {})), **sent)
                 cases += 1
                 wrong = outcome(response, expected)
                 if wrong:

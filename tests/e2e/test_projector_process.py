@@ -27,7 +27,7 @@ from tests.integration.views_support import catch_up, dump, open_ledger, rebuild
 
 
 def start_projector(url: str, tmp_path: Path, batch_size: int = 40) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
     env.update(REALTY_DATABASE_URL=url, REALTY_SIGNING_KEYS_DIR=str(tmp_path / "keys"),
                REALTY_VIEWS_PATH=str(tmp_path / "views.sqlite3"), REALTY_PROJECTION_BATCH_SIZE=str(batch_size))
     return subprocess.Popen([str(REALTY), "projector", "--no-automations"], env=env, text=True,
@@ -165,7 +165,7 @@ def test_two_projector_processes_share_the_views_and_one_takes_over_when_the_oth
 
     load_demo(ledger, customers=10, seed=9)
     names = {p.name for p in all_projections()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
     env.update(REALTY_DATABASE_URL=own_database_url, REALTY_SIGNING_KEYS_DIR=str(tmp_path / "keys"),
                REALTY_VIEWS_PATH=str(tmp_path / "views.sqlite3"))
     processes = [subprocess.Popen([str(REALTY), "projector", "--no-automations"], env=env, text=True,

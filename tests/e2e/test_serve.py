@@ -29,7 +29,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``realty run`` on a fresh store: demo data, demo tokens, then the API on a free port."""
     url = f"sqlite:///{tmp_path / 'var' / 'realty.sqlite3'}"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
     env["REALTY_DATABASE_URL"] = url
     output = (tmp_path / SERVER_OUTPUT).open("w", encoding="utf-8")  # what an operator would see
     process = subprocess.Popen(

@@ -62,6 +62,26 @@ PUBLISHED_CODES = {
     "ClaimByPreviousHolder": "claim_by_previous_holder",
     "DealNotHandedOver": "deal_not_handed_over",
     "ReturnVisitAlreadyScheduled": "return_visit_already_scheduled",
+    "InvalidServiceFileTransition": "invalid_service_file_transition",
+    "ServiceFileDisposed": "service_file_disposed",
+    "DocumentShredded": "document_shredded",
+    "DocumentNotFound": "document_not_found",
+    "DocumentAlreadyCollected": "document_already_collected",
+    "CompletenessNotChecked": "completeness_not_checked",
+    "ServiceFileIncomplete": "service_file_incomplete",
+    "HoldNotFound": "hold_not_found",
+    "HoldAlreadyReleased": "hold_already_released",
+    "LegalHoldActive": "legal_hold_active",
+    "RetentionNotEnded": "retention_not_ended",
+    "DispositionAlreadyProposed": "disposition_already_proposed",
+    "NoPendingDisposition": "no_pending_disposition",
+    "DispositionAlreadyApproved": "disposition_already_approved",
+    "SamePersonDisposition": "same_person_disposition",
+    "DispositionNotApproved": "disposition_not_approved",
+    "DispositionIncomplete": "disposition_incomplete",
+    "CustomerRestricted": "customer_restricted",
+    "ErasureAlreadyRequested": "erasure_already_requested",
+    "ErasureNotRequested": "erasure_not_requested",
 }
 
 
@@ -83,7 +103,8 @@ def test_no_two_errors_share_a_code() -> None:
 
 
 def test_every_specific_not_found_is_still_a_not_found() -> None:
-    for name in ("ShowingNotFound", "RequestNotFound", "ComplaintNotFound", "ReturnVisitNotFound"):
+    for name in ("ShowingNotFound", "RequestNotFound", "ComplaintNotFound", "ReturnVisitNotFound", "DocumentNotFound",
+                 "HoldNotFound"):
         assert issubclass(_error_classes()[name], NotFound)
 
 

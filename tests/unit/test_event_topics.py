@@ -18,9 +18,10 @@ from domain.deal import Deal
 from domain.listing import Listing
 from domain.personal_data import event_classes, personal_field_names
 from domain.recording import METADATA_FIELDS, RecordedEvent
+from domain.service_file import ServiceFile
 from domain.staff import StaffMember
 
-AGGREGATES = (Customer, Listing, Deal, StaffMember, PersonalDataAccessLog)
+AGGREGATES = (Customer, Listing, Deal, StaffMember, PersonalDataAccessLog, ServiceFile)
 
 
 def _event_classes() -> list[type[RecordedEvent]]:
@@ -52,9 +53,13 @@ def test_every_aggregate_has_its_events_and_its_own_topic() -> None:
         a.__name__: sum(1 for e in EVENT_CLASSES if e.event_name().startswith(f"{a.__name__}."))
         for a in AGGREGATES
     }
-    assert counts == {"Customer": 28, "Listing": 7, "Deal": 13, "StaffMember": 8, "PersonalDataAccessLog": 2}
+    assert counts == {
+        "Customer": 30, "Listing": 7, "Deal": 13, "StaffMember": 8, "PersonalDataAccessLog": 2, "ServiceFile": 13,
+    }
     topics = [vars(a)["TOPIC"] for a in AGGREGATES]
-    assert topics == ["realty.customer", "realty.listing", "realty.deal", "realty.staff", "realty.access_log"]
+    assert topics == [
+        "realty.customer", "realty.listing", "realty.deal", "realty.staff", "realty.access_log", "realty.service_file",
+    ]
     for aggregate in AGGREGATES:
         assert resolve_topic(vars(aggregate)["TOPIC"]) is aggregate
 
@@ -105,6 +110,13 @@ FREE_TEXT_ABOUT_THE_CUSTOMER = {
     "Customer.ReturnVisitCompleted": ("summary",),
     "Customer.SurveyAnswered": ("comment",),
     "Customer.MarkedLost": ("note",),
+    # On a customer's or a deal's service file: reasons and purposes, under names of their own.
+    "ServiceFile.DocumentCollected": ("change_reason",),
+    "ServiceFile.Reopened": ("reopen_reason",),
+    "ServiceFile.DocumentRead": ("read_purpose",),
+    "ServiceFile.HoldPlaced": ("hold_reason",),
+    "ServiceFile.HoldReleased": ("release_reason",),
+    "ServiceFile.DispositionRejected": ("refusal_reason",),
 }
 
 
@@ -137,3 +149,19 @@ def test_the_models_personal_data_register_sees_the_same_events_and_fields() -> 
     assert len(event_classes()) == len(EVENT_CLASSES)
     free_text = {f for fields in FREE_TEXT_ABOUT_THE_CUSTOMER.values() for f in fields}
     assert personal_field_names() == ALWAYS_PERSONAL | free_text
+
+
+_LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp"}
+
+
+def test_a_customers_erasure_is_recorded_by_two_events_of_their_own() -> None:
+    # The shredding record outlives the shredding: it holds the basis, dates and key ids only.
+    fields = {
+        e.event_name(): ({f.name for f in dataclasses.fields(e)} - set(METADATA_FIELDS) - _LIBRARY_FIELDS, vars(e)["TOPIC"])
+        for e in (Customer.ErasureRequested, Customer.PersonalDataErased)
+    }
+    assert fields == {
+        "Customer.ErasureRequested": ({"legal_basis", "retention_until"}, "realty.customer.erasure_requested"),
+        "Customer.PersonalDataErased": ({"destroyed_keys", "cause"}, "realty.customer.personal_data_erased"),
+    }
+    assert Customer.ErasureRequested.PERSONAL_FIELDS == Customer.PersonalDataErased.PERSONAL_FIELDS == ()

@@ -34,6 +34,19 @@ EXPECTED: dict[Duty, set[Role]] = {
     Duty.RECORD_SERVICE_LEVELS: set(),
     Duty.RETURN_TO_POOL: set(),
     Duty.CLAIM_FROM_POOL: {M, C, CM},
+    # Service files (ch. 7): front-line staff bring in papers; the archivist keeps the files;
+    # compliance holds them and approves what the archivist proposes to destroy.
+    Duty.COLLECT_DOCUMENTS: {M, C, CM, CS, AR},
+    Duty.READ_SERVICE_FILES: {M, C, CM, CS, AR, CO},
+    Duty.KEEP_SERVICE_FILES: {AR},
+    Duty.PLACE_LEGAL_HOLDS: {CO},
+    Duty.PROPOSE_DISPOSITION: {AR},
+    Duty.APPROVE_DISPOSITION: {CO},
+    Duty.CARRY_OUT_DISPOSITION: {AR, CO},
+    # PIPL Art. 47: the personal-information protection function (compliance) records erasure requests.
+    Duty.HANDLE_ERASURE: {CO},
+    # Sealed packages leave the system for courts, regulators, audits: the keeper and compliance.
+    Duty.EXPORT_SEALED_PACKAGES: {AR, CO},
 }
 
 _CASES = [(duty, role) for duty in Duty for role in sorted(STAFF_ROLES)]

@@ -14,7 +14,7 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 # package -> top-level names (besides the standard library) it may import
 ALLOWED: dict[str, set[str]] = {
     "domain": {"domain", "eventsourcing.domain"},
-    "archive": {"archive", "domain", "eventsourcing", "cryptography", "psycopg"},
+    "archive": {"archive", "domain", "eventsourcing", "cryptography", "psycopg", "bagit"},
     # psycopg_pool is psycopg's own connection pool (the psycopg-pool distribution, which the
     # library's PostgreSQL support already installs).
     "projections": {"projections", "domain", "eventsourcing", "psycopg", "psycopg_pool"},

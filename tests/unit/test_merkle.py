@@ -23,6 +23,7 @@ from archive.merkle import (
     root_nodes,
     verify_consistency,
     verify_inclusion,
+    verify_inclusions,
 )
 
 h = bytes.fromhex
@@ -389,3 +390,59 @@ def test_proofs_from_stored_nodes_verify_in_a_ten_million_leaf_log() -> None:
 def test_the_test_leaves_are_distinct_so_the_small_trees_check_something() -> None:
     assert len(set(LEAVES)) == MAX
     assert LEAVES[0] == hashlib.sha256(b"\x00" + (0).to_bytes(4, "big")).digest()
+
+
+# --- many inclusion proofs at once: the same answers as one by one ---------------------------------
+
+
+def tampered_variants(index: int, size: int, leaf: bytes, proof: list[bytes], good_root: bytes
+                      ) -> list[tuple[int, bytes, list[bytes]]]:
+    """(index, leaf, proof) items that verify_inclusion turns down, the published test's changes."""
+    items = [(i, leaf, proof) for i in {index - 1, index + 1, index ^ 2} & set(range(size)) - {index}]
+    items += [(index, SOME_HASH, proof), (index, leaf, [*proof, SOME_HASH]), (index, leaf, [SOME_HASH, *proof]),
+              (index, leaf, [*proof, good_root]), (index, leaf, [good_root, *proof])]
+    items += [(index, leaf, flipped(proof, i)) for i in range(len(proof))]
+    if proof:
+        items += [(index, leaf, proof[:-1]), (index, leaf, proof[1:]),
+                  (index, leaf, [proof[0], SOME_HASH, *proof[1:]]), (index, leaf, [proof[0][:31], *proof[1:]])]
+    return items
+
+
+@pytest.mark.parametrize(("index", "size", "proof"), INCLUSION_VECTORS)
+def test_published_proofs_verify_together_and_each_tampered_one_still_fails(
+    index: int, size: int, proof: list[bytes]
+) -> None:
+    leaf, good_root = VECTOR_LEAVES[index], ROOTS[size]
+    every = [(i, VECTOR_LEAVES[i], inclusion_proof(VECTOR_LEAVES[:size], i)) for i in range(size)]
+    bad = tampered_variants(index, size, leaf, proof, good_root)
+    # The good proofs first, so that every tampered one meets steps already proven.
+    answers = verify_inclusions([*every, (index, leaf, proof), *bad], size, good_root)
+    assert answers == [True] * (size + 1) + [False] * len(bad)
+    assert answers == [verify_inclusion(lf, i, size, p, good_root) for i, lf, p in [*every, (index, leaf, proof), *bad]]
+    assert verify_inclusions([(index, leaf, proof)], size, SOME_HASH) == [False]
+
+
+@pytest.mark.parametrize("size", range(1, MAX + 1))
+def test_many_proofs_give_what_one_by_one_gives_for_every_leaf_and_every_tampering(size: int) -> None:
+    tree_root = root(LEAVES[:size])
+    items: list[tuple[int, bytes, list[bytes]]] = []
+    for index in range(size):
+        proof = inclusion_proof(LEAVES[:size], index)
+        items.append((index, LEAVES[index], proof))
+        items += tampered_variants(index, size, LEAVES[index], proof, tree_root)
+        if size > 1:
+            items.append(((index + 1) % size, LEAVES[index], proof))  # another leaf's place
+    expected = [verify_inclusion(leaf, i, size, p, tree_root) for i, leaf, p in items]
+    assert verify_inclusions(items, size, tree_root) == expected
+    assert sum(expected) == size  # exactly the genuine proofs
+
+
+def test_many_proofs_turn_down_impossible_items_instead_of_raising() -> None:
+    index, size, proof = INCLUSION_VECTORS[2]
+    leaf = VECTOR_LEAVES[index]
+    assert verify_inclusions([(size, leaf, proof), (-1, leaf, proof), (index, leaf[:31], proof), (index, leaf, proof)],
+                             size, ROOTS[size]) == [False, False, False, True]
+    with pytest.raises(ValueError, match="root"):
+        verify_inclusions([], size, ROOTS[size][:31])
+    with pytest.raises(ValueError, match="tree_size"):
+        verify_inclusions([], 0, ROOTS[size])

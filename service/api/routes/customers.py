@@ -157,6 +157,13 @@ def claim(customer_id: str, access: AccessDep, version: ExpectedVersionDep, body
                                                 occurred_at=body.occurred_at if body else None))
 
 
+@router.post("/{customer_id}/erasure", name="customers.request_erasure", response_model=s.ErasurePublic,
+             summary="Record an erasure request (PIPL Art. 47): shred now, or restrict until retention ends")
+def request_erasure(customer_id: str, body: s.ErasureRequest, access: AccessDep) -> Any:
+    access.load(customer_id, "customer")  # 404 for an unknown customer, before anything is changed
+    return access.ledger.request_erasure(access.on_record(), customer_id, legal_basis=body.legal_basis.value)
+
+
 @router.post("/{customer_id}/contact-corrections", name="customers.correct_contact_details",
              response_model=c.CommandResultPublic,
              summary="Correct name, phone or ID number (the old values stay in the history)")

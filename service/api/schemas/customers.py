@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.customer_erasure import ErasureBasis
 from domain.customer_values import (
     Channel,
     ComplaintSeverity,
@@ -263,3 +264,25 @@ class Reactivation(Body):
     ]})
 
     reason: str = Text
+
+
+class ErasureRequest(Body):
+    """A customer's request to erase their personal data (PIPL Art. 47), recorded by compliance."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"legal_basis": "consent_withdrawn"}]})
+
+    legal_basis: ErasureBasis = Field(description="PIPL Art. 47(1) ground")
+
+
+class ErasurePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "customer_id": "0b8e5f1e-6f5c-4c49-9a53-2a7f0b1e9c11", "status": "restricted",
+        "retention_until": "2031-06-30T08:00:00+00:00", "position": 1043, "destroyed_keys": []}]})
+
+    customer_id: str
+    status: str = Field(description="`erased` (keys destroyed now) or `restricted` (kept, not processed, "
+                        "until the retention period ends; then shredded)")
+    retention_until: AwareDatetime | None = Field(description="end of the running retention period; null if "
+                                                  "none runs, or if its clock has not started (an open deal)")
+    position: int | None
+    destroyed_keys: list[str] = Field(description="ids of the data keys destroyed (crypto-shredding)")

@@ -1,0 +1,118 @@
+"""Erasure requests (PIPL Art. 47) on the application: restrict at once, shred when no period runs.
+
+``request_erasure`` decides with the retention policy whether a legal retention period still runs
+for the customer: a deal file is kept for its period after the deal closed (an open deal: the
+clock has not started), complaint records for theirs after the last resolution (an unresolved
+complaint: not started). Lost-customer data (``customer_file``) is a *maximum*, not a minimum, so
+it never holds an erasure back.
+
+The order of the steps is chosen so that a crash at any point leaves the customer no less
+protected: the customer's keys are marked restricted first (personal data reads as RESTRICTED to
+everyone), then the request is recorded (commands are refused), then — if nothing holds it back —
+the keys are destroyed and ``PersonalDataErased`` records which. The automations pass
+(``carry_out_due_erasures``) finishes any erasure whose period has ended, or that a crash left
+half done.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from archive.retention import RetentionPolicy, load_policy
+from domain.customer import Customer
+from domain.customer_erasure import ErasureBasis
+from domain.errors import ErasureAlreadyRequested, ErasureNotRequested
+from domain.identity import Duty
+from domain.recording import require_choice
+
+ERASURE = "erasure_request"
+
+
+class ErasureCommands:
+    # Provided by RealtyLedger.
+    settings: Any
+    data_keys: Any
+    _run: Any
+    _load: Any
+    _get: Any
+    _actor: Any
+
+    @functools.cached_property
+    def retention_policy(self) -> RetentionPolicy:
+        return load_policy(self.settings.retention_policy)
+
+    def retention_runs_until(self, customer: Customer) -> tuple[bool, datetime | None]:
+        """Whether a legal retention period still holds the customer's data, and its end (None
+        while a clock has not started)."""
+        policy, ends = self.retention_policy, []
+        for deal_id in customer.deals:
+            deal = self._load(uuid.UUID(deal_id), kind="deal")
+            ends.append(None if deal.is_open else policy.end("deal_file", deal.last_occurred_at))
+        complaints = list(getattr(customer, "complaints", {}).values())
+        if complaints:
+            resolved = [c.get("resolved_at") for c in complaints]
+            ends.append(None if any(r is None for r in resolved) else policy.end("complaint_record", max(resolved)))
+        if not ends:
+            return False, None
+        if any(end is None for end in ends):
+            return True, None
+        return True, max(ends)  # type: ignore[type-var]
+
+    def request_erasure(self, acting: Any, customer_id: str, *, legal_basis: str,
+                        now: datetime | None = None) -> dict[str, Any]:
+        """Record an erasure request; shred at once unless a retention period runs (then restrict)."""
+        now = now or datetime.now(UTC)
+        customer = self._get(Customer, customer_id)
+        # Every check the command makes, before the keys are restricted (which must come first).
+        self._actor(acting).require(Duty.HANDLE_ERASURE)
+        require_choice("legal_basis", legal_basis, ErasureBasis)
+        if customer.is_restricted:
+            raise ErasureAlreadyRequested(customer.id)
+        runs, until = self.retention_runs_until(customer)
+        self.data_keys.restrict(str(customer.id))
+        try:
+            result = self._run(acting, Customer, customer.id, None, lambda c, actor: (
+                c.request_erasure(legal_basis=legal_basis, retention_until=until, actor=actor) or [], None))
+        except BaseException:
+            self.data_keys.unrestrict(str(customer.id))  # nothing was recorded: nothing is withheld
+            raise
+        answer = {"customer_id": str(customer.id), "status": "restricted", "retention_until": until,
+                  "position": result.position, "destroyed_keys": []}
+        if not runs or (until is not None and until <= now):
+            erased = self.carry_out_erasure(acting, customer.id)
+            answer.update(status="erased", position=erased["position"], destroyed_keys=erased["destroyed_keys"])
+        return answer
+
+    def carry_out_erasure(self, acting: Any, customer_id: uuid.UUID | str, *, cause: str = ERASURE) -> dict[str, Any]:
+        """Destroy every key of the customer (their records', their deals', their documents') and
+        record which; idempotent (a second run destroys nothing more and records nothing)."""
+        customer = self._get(Customer, customer_id)
+        if cause == ERASURE and not customer.is_restricted:
+            raise ErasureNotRequested(customer.id)
+        destroyed = self.data_keys.destroy(subject_ids=[str(customer.id)], reason=f"{cause} of {customer.id}")
+        if customer.is_erased and not destroyed:
+            return {"position": None, "destroyed_keys": []}
+        result = self._run(acting, Customer, customer.id, None, lambda c, actor: (
+            c.record_erasure(destroyed_keys=destroyed, cause=cause, actor=actor) or [], None))
+        return {"position": result.position, "destroyed_keys": destroyed}
+
+    def carry_out_due_erasures(self, acting: Any, now: datetime) -> list[str]:
+        """Shred every restricted customer whose retention period has ended by ``now``."""
+        done = []
+        for subject in self.data_keys.restricted_subjects():
+            try:
+                customer = self._get(Customer, subject)
+            except Exception:  # noqa: BLE001 - a subject that is not a customer (a staff member)
+                continue
+            if not customer.is_restricted:
+                continue
+            runs, until = self.retention_runs_until(customer)
+            if runs and (until is None or until > now):
+                continue
+            self.carry_out_erasure(acting, customer.id)
+            done.append(str(customer.id))
+        return done
+

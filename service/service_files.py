@@ -1,0 +1,257 @@
+"""Service files (服务档案, manual ch. 7) on the application: documents, the archiving flow, holds,
+retention and two-person disposition.
+
+Documents are stored encrypted and content-addressed (``archive.documents``), each version under a
+data key of its own whose subject is the file's customer; the key row is written in the same
+transaction as the event that records the version, so the ledger never names a key it lacks.
+Every read of a document is recorded on the file before its bytes are returned.
+
+Disposition destroys what the file holds once its retention period has ended, approved by a
+second person: every document version's key (and its blob), and for a customer file the
+customer's own keys (their personal data across the log reads as erased). A deal file also
+destroys the deal's record key (its payer accounts). Complaint texts live in the customer's record
+and go with the customer's keys: a complaint record's disposition destroys its documents only.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from archive.content_types import SNIFF_BYTES, check_upload
+from archive.documents import DocumentStore, LocalDocumentStore
+from archive.retention import RetentionFacts, retention_end
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.errors import CustomerRestricted, DocumentShredded, InvalidValue
+from domain.recording import require_choice, require_text
+from domain.service_file import ServiceFile
+from domain.service_file_values import DocumentKind, OwnerKind, RecordClass, service_file_id
+
+ALLOWED_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/tiff", "image/webp"})
+OPENED_TOPIC = ServiceFile.Opened.TOPIC  # type: ignore[attr-defined]
+
+
+def as_uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidValue(field, "is not a valid id") from None
+
+
+def document_aad(file_id: uuid.UUID, document_id: uuid.UUID, version: int) -> bytes:
+    return f"realty-document/v1\x00{file_id}\x00{document_id}\x00{version}".encode()
+
+
+class ServiceFileCommands:
+    # Provided by RealtyLedger.
+    settings: Any
+    data_keys: Any
+    retention_policy: Any
+    recorder: Any
+    _run: Any
+    _create: Any
+    _get: Any
+    _load: Any
+    _execute: Any
+    _actor: Any
+
+    @functools.cached_property
+    def documents(self) -> DocumentStore:
+        return LocalDocumentStore(self.settings.documents_path)
+
+    # --- opening and collecting -----------------------------------------------------------------
+
+    def open_service_file(self, acting: Any, *, owner_kind: str, owner_id: str, record_class: str) -> Any:
+        if record_class not in self.retention_policy.classes:
+            raise InvalidValue("record_class", f"must be one of {', '.join(self.retention_policy.classes)} "
+                                               "(the retention policy's classes)")
+        if owner_kind == OwnerKind.DEAL:
+            subject = self._get(Deal, owner_id).customer_id
+        elif owner_kind == OwnerKind.CUSTOMER:
+            subject = self._get(Customer, owner_id).id
+        else:
+            raise InvalidValue("owner_kind", "must be customer or deal")
+        self._refuse_restricted(subject)
+        return self._create(acting, lambda actor: ServiceFile.open(
+            owner_kind=owner_kind, owner_id=uuid.UUID(str(owner_id)), subject_id=subject,
+            record_class=record_class, actor=actor))
+
+    def service_file_for(self, owner_kind: str, owner_id: str, record_class: str) -> str:
+        return str(service_file_id(owner_kind, uuid.UUID(str(owner_id)), record_class))
+
+    def upload_document(self, acting: Any, file_id: str, *, content: bytes, kind: str | None = None,
+                        document_id: str | None = None, reason: str | None = None,
+                        expected_version: int | None = None) -> Any:
+        """A new document (``kind``), or a new version of ``document_id`` (with ``reason``)."""
+        media_type = check_upload(content[:SNIFF_BYTES], len(content), max_bytes=self.settings.max_document_bytes,
+                                  allowed=set(ALLOWED_TYPES))
+        file = self._get(ServiceFile, file_id)
+        self._refuse_restricted(file.subject_id)
+        doc_id = as_uuid(document_id, "document_id") if document_id else uuid.uuid4()
+        version = 1 if document_id is None else len(file.versions(doc_id)) + 1
+        # What the aggregate would refuse, refused before anything is stored (no orphan blob or key).
+        file._require("collect documents for", "open")
+        if document_id is None:
+            require_choice("kind", kind or "", DocumentKind)
+        else:
+            require_text("reason", reason or "")
+        key_id, key = self.data_keys.new_document_key(f"{file.id}/{doc_id}/v{version}", str(file.subject_id))
+        stored = self.documents.put(content, key=key, aad=document_aad(file.id, doc_id, version))
+        facts = {"sha256": stored.sha256, "size": stored.size, "media_type": media_type,
+                 "storage_key": stored.address, "key_id": str(key_id)}
+
+        def work(f: ServiceFile, actor: Any) -> tuple[list[Any], str]:
+            if document_id is None:
+                f.collect_document(kind=kind or "", document_id=doc_id, actor=actor, **facts)
+            else:
+                if len(f.versions(doc_id)) + 1 != version:  # another version came first: try again
+                    raise InvalidValue("document_id", "a newer version was recorded meanwhile; upload again")
+                f.update_document(document_id=doc_id, reason=reason or "", actor=actor, **facts)
+            return [], str(doc_id)
+
+        try:
+            return self._run(acting, ServiceFile, file.id, expected_version, work)
+        except BaseException:
+            # Nothing recorded: the key (never inserted) and the blob go. Identical content stored
+            # under another key has another address, so the blob is this upload's alone.
+            self.data_keys.discard_pending()
+            self.documents.delete(stored.address)
+            raise
+
+    def read_document(self, acting: Any, file_id: str, document_id: str, *, purpose: str,
+                      version: int | None = None) -> tuple[dict[str, Any], bytes]:
+        """Record the read (who, when, why), then return the version's facts and its bytes."""
+        file = self._get(ServiceFile, file_id)
+        self._refuse_restricted(file.subject_id)
+        doc_id = as_uuid(document_id, "document_id")
+        chosen: dict[str, Any] = {}
+
+        def work(f: ServiceFile, actor: Any) -> tuple[list[Any], str]:
+            chosen.update(f.record_read(document_id=doc_id, purpose=purpose, version=version, actor=actor))
+            return [], str(doc_id)
+
+        self._run(acting, ServiceFile, file.id, None, work)
+        key = self.data_keys.raw_key(uuid.UUID(chosen["key_id"]))
+        if key is None:
+            raise DocumentShredded(doc_id)  # by an erasure, after the file was read
+        content = self.documents.get(chosen["storage_key"], key=key,
+                                     aad=document_aad(file.id, doc_id, chosen["version"]))
+        return chosen, content
+
+    def _refuse_restricted(self, subject_id: Any) -> None:
+        if self.data_keys.is_restricted(str(subject_id)):
+            raise CustomerRestricted(subject_id)
+
+    # --- the flow, holds, disposition --------------------------------------------------------------
+
+    def file_command(self, acting: Any, file_id: str, action: str, *, expected_version: int | None = None,
+                     **kwargs: Any) -> Any:
+        """check_completeness, file, seal, reopen, place_hold, release_hold, approve_disposition,
+        reject_disposition: the aggregate's command of that name."""
+        allowed = {"check_completeness", "file", "seal", "reopen", "place_hold", "release_hold",
+                   "approve_disposition", "reject_disposition"}
+        if action not in allowed:  # pragma: no cover - routes name their action
+            raise ValueError(action)
+
+        def work(f: ServiceFile, actor: Any) -> tuple[list[Any], str | None]:
+            if "hold_id" in kwargs:
+                kwargs["hold_id"] = as_uuid(kwargs["hold_id"], "hold_id")
+            made = getattr(f, action)(actor=actor, **kwargs)
+            return [], str(made) if isinstance(made, uuid.UUID | str) else None
+
+        return self._run(acting, ServiceFile, file_id, expected_version, work)
+
+    def file_retention_end(self, file: ServiceFile) -> datetime | None:
+        """When the file's retention period ends (None while its clock has not started)."""
+        facts = RetentionFacts(record_class=file.record_class)
+        if file.owner_kind == OwnerKind.DEAL:
+            deal = self._load(file.owner_id, kind="deal")
+            facts = RetentionFacts(record_class=file.record_class,
+                                   deal_closed_at=None if deal.is_open else deal.last_occurred_at)
+        else:
+            customer = self._load(file.owner_id, kind="customer")
+            resolved = [c.get("resolved_at") for c in customer.complaints.values()]
+            facts = RetentionFacts(
+                record_class=file.record_class, customer_lost=customer.is_lost,
+                last_contact_at=customer.last_occurred_at,
+                complaints_resolved_at=tuple(r for r in resolved if r is not None),
+                complaint_unresolved=any(r is None for r in resolved))
+        return retention_end(self.retention_policy, facts)
+
+    def propose_disposition(self, acting: Any, file_id: str, *, now: datetime | None = None) -> Any:
+        file = self._get(ServiceFile, file_id)
+        end = self.file_retention_end(file)
+        if end is None:
+            raise InvalidValue("file_id", "the file's retention period has not started (an open deal, an "
+                                          "unresolved complaint, or a customer still served)")
+        rule = self.retention_policy.rule(file.record_class).describe()
+        return self._run(acting, ServiceFile, file.id, None, lambda f, actor: (
+            f.propose_disposition(rule=rule, retention_end=end, actor=actor, occurred_at=now) or [], None))
+
+    def approve_disposition(self, acting: Any, file_id: str) -> Any:
+        """The second person approves; the archive then shreds and records the certificate."""
+        self.file_command(acting, file_id, "approve_disposition")
+        return self.carry_out_disposition(acting, file_id)
+
+    def carry_out_disposition(self, acting: Any, file_id: str) -> Any:
+        file = self._get(ServiceFile, file_id)
+        file.require_disposable()
+        versions = file.versions()
+        key_ids = [uuid.UUID(v["key_id"]) for v in versions]
+        subjects = []
+        if file.record_class == RecordClass.CUSTOMER_FILE:
+            subjects.append(str(file.subject_id))
+        reason = f"disposition of service file {file.id}"
+        destroyed = self.data_keys.destroy(subject_ids=subjects, key_ids=key_ids, reason=reason)
+        if file.record_class == RecordClass.DEAL_FILE:
+            destroyed += self.data_keys.destroy_owner(str(file.owner_id), reason=reason)
+        for v in versions:
+            self.documents.delete(v["storage_key"])
+        already = {k for k, _, d in self.data_keys.subject_keys(str(file.subject_id)) if d}
+        certificate_keys = sorted(set(destroyed) | ({str(k) for k in key_ids} & already))
+        result = self._run(acting, ServiceFile, file.id, file.version, lambda f, actor: (f.record_disposition(
+            destroyed_documents=[{"document_id": v["document_id"], "version": v["version"]} for v in versions],
+            destroyed_keys=certificate_keys, actor=actor) or [], None))
+        if file.record_class == RecordClass.CUSTOMER_FILE:
+            customer = self._get(Customer, file.subject_id)
+            if not customer.is_erased:
+                self._run(acting, Customer, customer.id, None, lambda c, actor: (c.record_erasure(
+                    destroyed_keys=[k for k in destroyed if k not in {str(x) for x in key_ids}],
+                    cause="disposition", actor=actor) or [], None))
+        return result
+
+    # --- what is due ---------------------------------------------------------------------------
+
+    def service_file_ids(self) -> list[str]:
+        """Every service file in the log (by its opening event's topic, which is stored in clear)."""
+        from archive.sql import Database
+
+        db = Database(self.recorder.datastore)
+        table = db.table(self.recorder.events_table_name)
+        return [str(uuid.UUID(str(oid))) for (oid,) in db.query(
+            f"SELECT originator_id FROM {table} WHERE topic = ? ORDER BY {db.log_order}", (OPENED_TOPIC,))]
+
+    def retention_due(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Files whose retention period has ended and that are not yet disposed of, with their holds."""
+        now = now or datetime.now(UTC)
+        due = []
+        for file_id in self.service_file_ids():
+            file = self._load(uuid.UUID(file_id), kind="service file")
+            if file.is_disposed:
+                continue
+            end = self.file_retention_end(file)
+            if end is None or end > now:
+                continue
+            pending = file.pending_disposition
+            due.append({"file_id": file_id, "record_class": file.record_class, "owner_kind": file.owner_kind,
+                        "owner_id": str(file.owner_id), "archive_number": file.archive_number,
+                        "retention_end": end.isoformat(),
+                        "rule": self.retention_policy.rule(file.record_class).describe(),
+                        "holds": [{"hold_id": str(h["hold_id"]), "placed_at": str(h.get("placed_at"))}
+                                  for h in file.active_holds],
+                        "disposition": None if pending is None else
+                        ("approved" if pending.get("approved_by") else "proposed")})
+        return due

@@ -1,0 +1,146 @@
+"""Erasure requests (PIPL Art. 47) on SQLite and PostgreSQL: shredded at once when no retention
+period runs; restricted (commands refused, personal data hidden from everyone) while one runs, and
+shredded by the automations when it ends; after shredding every personal field reads as erased, the
+log still verifies, and the database holds nothing that could bring the plaintext back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from archive.aead import CiphertextInvalid, open_sealed
+from archive.sql import Database
+from domain.errors import CustomerRestricted, ErasureAlreadyRequested, InvalidValue, NotFound, NotPermitted
+from domain.personal_data import ERASED, RESTRICTED
+from service.application import RealtyLedger
+from tests.conftest import Team
+from tests.integration.scenarios import ACCOUNT, execute, list_flat, match, receive, sign
+
+NAME, PHONE, ID_NUMBER = "赵雅琴", "13800138000", "11010519491231002X"  # as scenarios.match records them
+
+
+def personal(app: RealtyLedger, customer_id: str) -> dict[str, object]:
+    state = app.state(customer_id)
+    return {k: state.get(k) for k in ("name", "phone", "id_number")}
+
+
+def key_rows(app: RealtyLedger, subject: str) -> list[tuple[str, str, object]]:
+    db = Database(app.recorder.datastore)
+    return [(k, p, w) for k, p, w in db.query(
+        f"SELECT key_id, purpose, wrapped FROM {db.table('realty_data_keys')} WHERE subject_id = ?", (subject,))]
+
+
+def test_a_customer_with_no_retention_running_is_shredded_at_once(app: RealtyLedger, team: Team) -> None:
+    customer = receive(app, team)
+    app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE, id_number=ID_NUMBER)
+    app.raise_request(team.consultant, customer, subject="请把户型图发给赵雅琴 13800138000")
+    other = receive(app, team)
+    app.record_personal_details(team.consultant, other, name="钱多多", phone="13900139000")
+    before = app.audit.verify()
+    assert before.clean
+
+    answer = app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+
+    assert answer["status"] == "erased" and answer["retention_until"] is None
+    assert len(answer["destroyed_keys"]) == 1  # the customer's record key
+    assert personal(app, customer) == {"name": ERASED, "phone": ERASED, "id_number": ERASED}
+    history = app.history(customer)
+    assert any(e["data"].get("subject") == ERASED for e in history)
+    assert NAME not in repr(history) and PHONE not in repr(history)
+    assert personal(app, other) == {"name": "钱多多", "phone": "13900139000", "id_number": None}
+    assert all(w is None for _, _, w in key_rows(app, customer))
+    assert app.audit.verify().clean  # nothing in the log changed
+    topics = [e["event"] for e in history][-2:]
+    assert topics == ["realty.customer.erasure_requested", "realty.customer.personal_data_erased"]
+
+
+def test_after_shredding_even_the_master_key_cannot_open_the_personal_fields(app: RealtyLedger, team: Team) -> None:
+    customer = receive(app, team)
+    app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE, id_number=ID_NUMBER)
+    db = Database(app.recorder.datastore)
+    table = db.table("realty_data_keys")
+    (wrapped_before,) = db.query(f"SELECT wrapped FROM {table} WHERE subject_id = ?", (customer,))[0]
+    app.request_erasure(team.compliance, customer, legal_basis="purpose_achieved")
+    (wrapped_after,) = db.query(f"SELECT wrapped FROM {table} WHERE subject_id = ?", (customer,))[0]
+    assert wrapped_before is not None and wrapped_after is None
+    # Every live wrapped key in the store, opened with the master key, fails on the customer's fields.
+    masters = app.data_keys.masters
+    live = db.query(f"SELECT key_id, master_version, wrapped FROM {table} WHERE wrapped IS NOT NULL")
+    assert live and all(bytes(w) != bytes(wrapped_before) for _, _, w in live)
+    with pytest.raises(CiphertextInvalid):
+        open_sealed(masters.key(1), bytes(wrapped_before)[:-1] + b"\x00", b"")
+
+
+def test_an_open_deal_restricts_the_customer_until_it_closes_and_its_period_ends(app: RealtyLedger,
+                                                                                    team: Team) -> None:
+    listing = list_flat(app, team.consultant)
+    customer = receive(app, team)
+    match(app, team, customer, listing)
+    deal = sign(app, team, customer, listing)
+
+    answer = app.request_erasure(team.compliance, customer, legal_basis="service_ended")
+
+    assert answer["status"] == "restricted" and answer["retention_until"] is None
+    assert personal(app, customer) == {"name": RESTRICTED, "phone": RESTRICTED, "id_number": RESTRICTED}
+    with pytest.raises(CustomerRestricted):
+        app.raise_request(team.consultant, customer, subject="还想再看一套")
+    with pytest.raises(CustomerRestricted):  # the deal cannot move the customer on either
+        execute(app, team, deal)
+    assert app.carry_out_due_erasures(team.compliance, datetime.now(UTC) + timedelta(days=365 * 50)) == []
+    assert all(w is not None for _, _, w in key_rows(app, customer))  # kept: storage goes on
+
+
+def test_a_closed_deal_keeps_the_customer_restricted_for_five_years_then_the_automations_shred(
+        app: RealtyLedger, team: Team) -> None:
+    listing = list_flat(app, team.consultant)
+    customer = receive(app, team)
+    match(app, team, customer, listing)
+    deal = sign(app, team, customer, listing)
+    closed = execute(app, team, deal)
+    assert app.state(deal)["payments"][0]["payer_account"] == ACCOUNT
+
+    answer = app.request_erasure(team.compliance, customer, legal_basis="purpose_achieved")
+
+    until = answer["retention_until"]
+    assert answer["status"] == "restricted" and until is not None
+    closed_at = datetime.fromisoformat(app.state(deal)["last_occurred_at"])
+    assert closed_at.replace(year=closed_at.year + 5) == until and closed.position
+    assert app.state(deal)["payments"][0]["payer_account"] == RESTRICTED
+    assert app.carry_out_due_erasures(team.compliance, until - timedelta(seconds=1)) == []
+    assert personal(app, customer)["name"] == RESTRICTED
+
+    report = app.automations.run_once(until)
+
+    assert report.erasures == 1
+    assert personal(app, customer) == {"name": ERASED, "phone": ERASED, "id_number": ERASED}
+    assert app.state(deal)["payments"][0]["payer_account"] == ERASED
+    assert app.automations.run_once(until + timedelta(days=1)).erasures == 0  # once
+    assert app.audit.verify().clean
+
+
+def test_erasure_is_recorded_only_by_compliance_and_only_once(app: RealtyLedger, team: Team) -> None:
+    customer = receive(app, team)
+    with pytest.raises(NotPermitted):
+        app.request_erasure(team.manager, customer, legal_basis="consent_withdrawn")
+    assert personal(app, customer)["name"] is None and app.state(customer).get("erasure_requested_at") is None
+    listing = list_flat(app, team.consultant)
+    match(app, team, customer, listing)
+    sign(app, team, customer, listing)
+    app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+    with pytest.raises(ErasureAlreadyRequested):
+        app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+
+
+def test_bad_erasure_requests_change_nothing(app: RealtyLedger, team: Team) -> None:
+    customer = receive(app, team)
+    app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE)
+    version = app.state(customer)["version"]
+    with pytest.raises(NotFound):
+        app.request_erasure(team.compliance, str(uuid.uuid4()), legal_basis="consent_withdrawn")
+    with pytest.raises(InvalidValue):
+        app.request_erasure(team.compliance, customer, legal_basis="because")
+    state = app.state(customer)
+    assert state["version"] == version and state["name"] == NAME  # not restricted, not erased
