@@ -45,8 +45,31 @@ def state_aad(originator_id: Any, version: int, topic: str) -> bytes:
 
 
 def field_aad(originator_id: Any, version: int, topic: str, path: str) -> bytes:
-    return b"\x00".join((b"realty-field/v1", _canonical_id(originator_id), str(version).encode(), topic.encode(),
-                         path.encode()))
+    return field_aad_of(_row_part(originator_id, version, topic), path)
+
+
+def _row_part(originator_id: Any, version: int, topic: str) -> bytes:
+    return b"\x00".join((_canonical_id(originator_id), str(version).encode(), topic.encode()))
+
+
+def field_aad_of(row_part: bytes, path: str) -> bytes:
+    return b"realty-field/v1\x00" + row_part + b"\x00" + path.encode()
+
+
+# A sealed field's plaintext: b"s" + UTF-8 for a string (the common case, no JSON on the hot path),
+# b"j" + the transcoder's JSON of {"v": value} for anything else.
+def _field_plain(transcoder: Transcoder, value: Any) -> bytes:
+    if type(value) is str:
+        return b"s" + value.encode("utf-8")
+    return b"j" + transcoder.encode({"v": value})
+
+
+def _field_value(transcoder: Transcoder, plain: bytes) -> Any:
+    if plain[:1] == b"s":
+        return plain[1:].decode("utf-8")
+    if plain[:1] == b"j":
+        return transcoder.decode(plain[1:])["v"]
+    raise CiphertextInvalid("unknown field encoding")
 
 
 class SealingMapper(Mapper[uuid.UUID]):
@@ -83,8 +106,9 @@ class SealingMapper(Mapper[uuid.UUID]):
         subject_field = getattr(cls, "SUBJECT_FIELD", None)
         subject = state.get(subject_field) if subject_field and version == 1 else None
         key_id, key = keys.record_key(str(oid), str(subject or oid), new_record=new_record)
+        row = _row_part(oid, version, topic)
         for name in present:
-            token = seal(key, key_id, self.transcoder.encode({"v": state[name]}), field_aad(oid, version, topic, name))
+            token = seal(key, key_id, _field_plain(self.transcoder, state[name]), field_aad_of(row, name))
             state[name] = {SEALED: base64.b64encode(token).decode("ascii")}
 
     def _seal_snapshot(self, state: dict[str, Any], oid: Any, version: int, topic: str) -> None:
@@ -98,7 +122,7 @@ class SealingMapper(Mapper[uuid.UUID]):
                 for k, v in value.items():
                     if k in names and v is not None:
                         key = key or self._keys().record_key(str(oid), None)
-                        token = seal(key[1], key[0], self.transcoder.encode({"v": v}),
+                        token = seal(key[1], key[0], _field_plain(self.transcoder, v),
                                      field_aad(oid, version, topic, f"{path}/{k}"))
                         out[k] = {SEALED: base64.b64encode(token).decode("ascii")}
                     else:
@@ -138,10 +162,12 @@ class SealingMapper(Mapper[uuid.UUID]):
         if issubclass(cls, Snapshot):
             state["state"] = self._open_nested(state.get("state"), oid, version, topic, "state")
         else:
+            row = None
             for name in personal_fields_of(cls):
                 value = state.get(name)
                 if isinstance(value, dict) and SEALED in value:
-                    state[name] = self._open_field(value, field_aad(oid, version, topic, name), where)
+                    row = row or _row_part(oid, version, topic)
+                    state[name] = self._open_field(value, field_aad_of(row, name), where)
         state["originator_id"] = oid if isinstance(oid, uuid.UUID) else uuid.UUID(str(oid))
         state["originator_version"] = version
         class_version = getattr(cls, "class_version", 1)
@@ -171,7 +197,7 @@ class SealingMapper(Mapper[uuid.UUID]):
         if isinstance(key, str):
             return key  # ERASED (crypto-shredded) or RESTRICTED (an erasure waits for a retention end)
         try:
-            return self.transcoder.decode(open_sealed(key, token, aad))["v"]
+            return _field_value(self.transcoder, open_sealed(key, token, aad))
         except CiphertextInvalid:
             raise SealedStateInvalid(f"a personal field in {where} does not open for its row") from None
 

@@ -536,7 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         project = RealtyLedger(load_settings(database_url=backend.project_url()))
         apps.append(project)
         # Its own checkpoint journal: it is another log in the same database.
-        plain = PlainLedger(load_settings(database_url=backend.project_url(),
+        plain_url = backend.project_url()
+        if plain_url.startswith("sqlite"):  # SQLite's table is the same whatever the name: a file of its own
+            plain_url = plain_url.rsplit("/", 1)[0] + "/plain.sqlite3"
+        plain = PlainLedger(load_settings(database_url=plain_url,
                                           checkpoint_journal=Path(tempfile.mkdtemp()) / "plain-checkpoints.jsonl"))
         apps.append(plain)
         bare_size, project_size = sample_state_sizes(bare, project)
