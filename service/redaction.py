@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from domain.personal_data import event_classes, personal_field_names
+from domain.personal_data import ERASED, RESTRICTED, event_classes, personal_field_names
+
+_MARKERS = frozenset({ERASED, RESTRICTED})
 
 
 def mask(value: Any) -> Any:
     """Keep just enough to recognise a value (first character, last four), hide the rest."""
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and value in _MARKERS):
+        return value  # nothing to hide: shredded, or withheld for everyone anyway
     text = str(value)
     if len(text) <= 2:
         return text[:1] + "*"

@@ -144,3 +144,25 @@ def test_bad_erasure_requests_change_nothing(app: RealtyLedger, team: Team) -> N
         app.request_erasure(team.compliance, customer, legal_basis="because")
     state = app.state(customer)
     assert state["version"] == version and state["name"] == NAME  # not restricted, not erased
+
+
+def test_an_erased_customer_reads_as_erased_in_the_feed_and_in_a_sealed_export(app: RealtyLedger, team: Team,
+                                                                                tmp_path: object) -> None:
+    from pathlib import Path
+
+    from service.event_feed import read_events
+
+    customer = receive(app, team)
+    app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE, id_number=ID_NUMBER)
+    app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+
+    feed, after = [], 0
+    while page := read_events(app, after, 1000):
+        feed += [e for e in page if e["record_id"] == customer]
+        after = page[-1]["position"]
+    details = [e for e in feed if e["event"] == "realty.customer.personal_details_recorded"]
+    assert details and details[0]["data"]["name"] == ERASED and details[0]["data"]["phone"] == ERASED
+    out = Path(str(tmp_path)) / "erased"
+    app.export_package(team.archivist, customer_id=customer, out=out, fmt="dir")
+    events = (out / "data" / "events.jsonl").read_text(encoding="utf-8")
+    assert ERASED in events and NAME not in events and PHONE not in events and ID_NUMBER not in events
