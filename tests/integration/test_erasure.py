@@ -7,7 +7,9 @@ log still verifies, and the database holds nothing that could bring the plaintex
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +18,21 @@ from archive.sql import Database
 from domain.errors import CustomerRestricted, ErasureAlreadyRequested, InvalidValue, NotFound, NotPermitted
 from domain.personal_data import ERASED, RESTRICTED
 from service.application import RealtyLedger
-from tests.conftest import Team
+from service.settings import load_settings
+from tests.conftest import Team, register_team
 from tests.integration.scenarios import ACCOUNT, execute, list_flat, match, receive, sign
 
 NAME, PHONE, ID_NUMBER = "赵雅琴", "13800138000", "11010519491231002X"  # as scenarios.match records them
+
+
+@pytest.fixture
+def own(own_database_url: str, tmp_path: Path) -> Iterator[tuple[RealtyLedger, Team]]:
+    """A ledger on a database of its own: these tests verify the whole log and its checkpoints."""
+    ledger = RealtyLedger(load_settings(database_url=own_database_url, signing_keys_dir=tmp_path / "keys"))
+    try:
+        yield ledger, register_team(ledger)
+    finally:
+        ledger.close()
 
 
 def personal(app: RealtyLedger, customer_id: str) -> dict[str, object]:
@@ -33,7 +46,8 @@ def key_rows(app: RealtyLedger, subject: str) -> list[tuple[str, str, object]]:
         f"SELECT key_id, purpose, wrapped FROM {db.table('realty_data_keys')} WHERE subject_id = ?", (subject,))]
 
 
-def test_a_customer_with_no_retention_running_is_shredded_at_once(app: RealtyLedger, team: Team) -> None:
+def test_a_customer_with_no_retention_running_is_shredded_at_once(own: tuple[RealtyLedger, Team]) -> None:
+    app, team = own
     customer = receive(app, team)
     app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE, id_number=ID_NUMBER)
     app.raise_request(team.consultant, customer, subject="请把户型图发给赵雅琴 13800138000")
@@ -94,7 +108,8 @@ def test_an_open_deal_restricts_the_customer_until_it_closes_and_its_period_ends
 
 
 def test_a_closed_deal_keeps_the_customer_restricted_for_five_years_then_the_automations_shred(
-        app: RealtyLedger, team: Team) -> None:
+        own: tuple[RealtyLedger, Team]) -> None:
+    app, team = own
     listing = list_flat(app, team.consultant)
     customer = receive(app, team)
     match(app, team, customer, listing)
