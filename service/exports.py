@@ -97,7 +97,7 @@ class ExportCommands:
             files = [loaded[f] for f in file_ids]
             # A customer's history can be long: its retention end is worked out on the record just read,
             # not on another replay of it.
-            ends = [type(self).file_retention_end(_Loaded(self, loaded), f) for f in files]  # type: ignore[arg-type]
+            ends = [self.file_retention_end(f, owner=loaded[owner_id]) for f in files]
             numbers = [f.archive_number for f in files if f.archive_number]
             contents = PackageContents(
                 external_identifier=numbers[0] if numbers else f"{owner_kind}-{owner_id}",
@@ -166,22 +166,6 @@ class ExportCommands:
         if aggregate is None:
             raise NotFound("record", record_id)
         return out, aggregate
-
-
-class _Loaded:
-    """The application, with the records one export has just read answered from memory by ``_load``
-    (their latest version only); everything else goes to the application itself."""
-
-    def __init__(self, app: Any, loaded: dict[uuid.UUID, Any]) -> None:
-        self._app, self._loaded = app, loaded
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._app, name)
-
-    def _load(self, agg_id: uuid.UUID, *, version: int | None = None, kind: str = "record") -> Any:
-        if version is None and agg_id in self._loaded:
-            return self._loaded[agg_id]
-        return self._app._load(agg_id, version=version, kind=kind)
 
 
 def _summary(owner_kind: str, owner_id: uuid.UUID, files: list[ServiceFile], events: list[PackagedEvent],

@@ -164,15 +164,16 @@ class ServiceFileCommands:
 
         return self._run(acting, ServiceFile, file_id, expected_version, work)
 
-    def file_retention_end(self, file: ServiceFile) -> datetime | None:
-        """When the file's retention period ends (None while its clock has not started)."""
+    def file_retention_end(self, file: ServiceFile, owner: Any = None) -> datetime | None:
+        """When the file's retention period ends (None while its clock has not started). ``owner``:
+        the file's deal or customer if the caller has it loaded already (a long history, replayed once)."""
         facts = RetentionFacts(record_class=file.record_class)
         if file.owner_kind == OwnerKind.DEAL:
-            deal = self._load(file.owner_id, kind="deal")
+            deal = owner or self._load(file.owner_id, kind="deal")
             facts = RetentionFacts(record_class=file.record_class,
                                    deal_closed_at=None if deal.is_open else deal.last_occurred_at)
         else:
-            customer = self._load(file.owner_id, kind="customer")
+            customer = owner or self._load(file.owner_id, kind="customer")
             resolved = [c.get("resolved_at") for c in customer.complaints.values()]
             facts = RetentionFacts(
                 record_class=file.record_class, customer_lost=customer.is_lost,
