@@ -19,10 +19,10 @@ import base64
 import binascii
 import os
 import re
-import secrets
 from pathlib import Path
 
 from archive.aead import KEY_SIZE, new_key
+from archive.private_files import write_private
 
 _FILE = re.compile(r"master-v([1-9][0-9]{0,5})\.key")
 
@@ -130,21 +130,8 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    # 0600 from the first byte; never replaces an existing key (a lost master key loses the data).
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    # Never replaces an existing key: a lost master key loses the data it wrapped.
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.link(tmp, path)  # fails if the version exists (another process made it first)
+        write_private(path, data, replace=False)
     except FileExistsError:
         raise MasterKeyError(f"{path} exists already (another process rotated at the same time?)") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +36,8 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from archive.private_files import write_private
 
 FORMAT = "realty-checkpoint/v1"
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
@@ -193,26 +194,6 @@ def load_public_keys(text: str) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # 0600 from the first byte (O_CREAT mode, not a later chmod); replace so readers never see half.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself must survive a crash
-    finally:
-        os.close(dir_fd)
-
-
 class SigningKeyring:
     """Ed25519 keys in a directory: ``<key_id>.pem`` (PKCS8, 0600) and ``keyring.json`` (0600)."""
 
@@ -306,10 +287,10 @@ class SigningKeyring:
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         directory = self._directory("changed")
-        _write_private(directory / f"{key_id}.pem", pem)  # the key first: the manifest never names a missing file
+        write_private(directory / f"{key_id}.pem", pem)  # the key first: the manifest never names a missing file
         manifest["keys"].append({"key_id": key_id, "created_at": _rfc3339(datetime.now(UTC).replace(microsecond=0))})
         manifest["active"] = key_id
-        _write_private(directory / "keyring.json", (json.dumps(manifest, indent=2) + "\n").encode())
+        write_private(directory / "keyring.json", (json.dumps(manifest, indent=2) + "\n").encode())
         return key_id
 
     def _load_private(self, key_id: str) -> Ed25519PrivateKey:
