@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from archive.aead import CiphertextInvalid, new_key, open_sealed, seal
 from archive.master_keys import MasterKeyError, MasterKeys
 from archive.sql import Database
+from domain.errors import DomainError
 from domain.personal_data import ERASED, RESTRICTED
 
 TABLE = "realty_data_keys"
@@ -84,6 +85,7 @@ class DataKeys:
         self._unconfirmed: dict[uuid.UUID, DataKeyRow] = {}  # made here, not yet known to be stored
         self._pending = threading.local()
         self._log: tuple[uuid.UUID, AESGCM] | None = None
+        self._active: tuple[int, float] = (0, -1e9)  # (master version new keys are wrapped with, when read)
         self.legacy_plaintext = False
         placeholders = ", ".join("?" * 7)
         insert = f"INSERT INTO {self.table} (key_id, purpose, owner_id, subject_id, master_version, wrapped, created_at) "
@@ -192,7 +194,7 @@ class DataKeys:
             if rows:
                 key_id = uuid.UUID(rows[0][0])
             else:
-                row = self._new_row("record", owner_id, subject_id, self.masters.active_version)
+                row = self._new_row("record", owner_id, subject_id, self._wrapping_version())
                 key_id = row.key_id
                 with self._lock:
                     self._unconfirmed[key_id] = row
@@ -211,7 +213,7 @@ class DataKeys:
 
     def new_document_key(self, owner_id: str, subject_id: str | None) -> tuple[uuid.UUID, bytes]:
         """A fresh key for one document version, stored with the event that records the document."""
-        row = self._new_row("document", owner_id, subject_id, self.masters.active_version)
+        row = self._new_row("document", owner_id, subject_id, self._wrapping_version())
         with self._lock:
             self._unconfirmed[row.key_id] = row
         self._queue(row)
@@ -252,6 +254,18 @@ class DataKeys:
         if key is None:
             return ERASED
         return RESTRICTED if restricted else key
+
+    def _wrapping_version(self) -> int:
+        """The master key version new data keys are wrapped with: the newest this process has, or a
+        newer one a `realty keys rotate` in another process has switched the store to since (read
+        again after ``cache_seconds``), so that no key is wrapped by a version just retired."""
+        version, read_at = self._active
+        if time.monotonic() - read_at >= self.cache_seconds:
+            rows = self.db.query(f"SELECT value FROM {self.meta} WHERE name = 'active_master'")
+            stored = int(bytes(rows[0][0]).decode()) if rows else 0
+            version = max(self.masters.active_version, stored)
+            self._active = (version, time.monotonic())
+        return version
 
     def _cache(self, key_id: uuid.UUID, key: AESGCM | None, restricted: bool = False) -> tuple[AESGCM | None, float, bool]:
         entry = (key, time.monotonic(), restricted)
@@ -300,8 +314,9 @@ class DataKeys:
             for key_id in documents:
                 self._unconfirmed.pop(key_id, None)
                 self._by_id.pop(key_id, None)
-        # A record's key stays known (unconfirmed): its next event queues it again.
-        self._pending.rows = {k: row for k, row in rows.items() if row.purpose != "document"}
+        # A record's key stays known (unconfirmed): its next event queues it again, and a record
+        # never saved leaves nothing behind.
+        self._pending.rows = {}
 
     def saved(self) -> None:
         """The current save committed: its keys are stored."""
@@ -335,6 +350,12 @@ class DataKeys:
             # The old page images wait in the write-ahead log until a checkpoint copies them over.
             self.db.query("PRAGMA wal_checkpoint(TRUNCATE)")
         return destroyed
+
+    def owner_keys(self, owner_id: str, *, destroyed: bool = False) -> list[str]:
+        """A record's own keys: the live ones, or (``destroyed``) every one, live or not."""
+        live = "" if destroyed else " AND wrapped IS NOT NULL"
+        return [k for (k,) in self.db.query(
+            f"SELECT key_id FROM {self.table} WHERE owner_id = ? AND purpose = 'record'{live}", (owner_id,))]
 
     def destroy_owner(self, owner_id: str, *, reason: str) -> list[str]:
         """Destroy a record's own keys (a deal's, at its file's disposition)."""
@@ -392,7 +413,8 @@ class DataKeys:
                 updates.append((new_version, rewrapped, key_id))
                 count += 1
             c.executemany(f"UPDATE {self.table} SET master_version = ?, wrapped = ? WHERE key_id = ?", updates)
-            c.execute(f"DELETE FROM {self.meta} WHERE name = ?", (f"master_check_v{new_version}",))
+            c.execute(f"DELETE FROM {self.meta} WHERE name IN (?, 'active_master')", (f"master_check_v{new_version}",))
+            c.execute(f"INSERT INTO {self.meta} (name, value) VALUES ('active_master', ?)", (str(new_version).encode(),))
             c.execute(f"INSERT INTO {self.meta} (name, value) VALUES (?, ?)",
                       (f"master_check_v{new_version}", self._check_token(new_version)))
         return count
@@ -407,10 +429,14 @@ class DataKeys:
                 "data_keys": by_purpose, "legacy_plaintext": self.legacy_plaintext}
 
 
-class KeyDestroyed(Exception):
-    """A record's key has been destroyed (its subject was erased): nothing new can be sealed for it."""
+class KeyDestroyed(DomainError):
+    """A record's key has been destroyed (its subject was erased, or its file disposed of): nothing
+    new can be sealed for it, so no personal data can be recorded on it any more."""
+
+    code = "record_erased"
 
     def __init__(self, owner_id: str) -> None:
-        super().__init__(f"the key of record {owner_id} has been destroyed")
+        super().__init__(f"record {owner_id} was erased: its personal data can no longer be recorded",
+                         record_id=str(owner_id))
         self.owner_id = owner_id
 

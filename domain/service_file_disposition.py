@@ -5,8 +5,9 @@ step of disposition: a proposal, its approval and the certificate are all refuse
 is active, and a hold placed after a proposal blocks its approval without withdrawing it.
 Disposition is a two-person rule: an archivist proposes once the retention end the policy gives
 (passed in by the service) has passed, a compliance officer who is not the proposer approves; the
-service then destroys every stored version and its key, and records the disposition certificate
-(``DispositionCarriedOut``). After it the file records nothing more, and its documents cannot be read.
+service then records the disposition certificate (``DispositionCarriedOut``) and destroys what it
+lists: every stored version and its key. After it the file records nothing more, and its documents
+cannot be read.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ class HoldsAndDisposition:
         actor: Actor,
         occurred_at: datetime | None = None,
     ) -> None:
-        """The disposition certificate, once the archive has destroyed every version on file and its keys."""
+        """The disposition certificate: every version on file and the keys the archive destroys right
+        after it is recorded (first, so that a hold placed meanwhile conflicts before anything goes)."""
         actor.require(Duty.CARRY_OUT_DISPOSITION)
         approved = self.require_disposable()
         destroyed = _document_versions(destroyed_documents)

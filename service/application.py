@@ -30,10 +30,11 @@ from domain.access_log import PersonalDataAccessLog, access_log_id
 from domain.customer import Customer
 from domain.customer_values import DealMilestone
 from domain.deal import Deal
-from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
+from domain.errors import ConcurrencyConflict, CustomerRestricted, DomainError, InvalidValue, NotFound
 from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
 from domain.listing import Listing
 from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
+from domain.service_file import ServiceFile
 from domain.staff import StaffMember
 from service import tokens, views
 from service.automations import Automations
@@ -46,6 +47,9 @@ from service.service_files import ServiceFileCommands
 from service.settings import Settings, load_settings
 
 MAX_RETRIES = 3
+# What may still be recorded on a restricted customer's service files: holds and disposition.
+_STORAGE_EVENTS = (ServiceFile.HoldPlaced, ServiceFile.HoldReleased, ServiceFile.DispositionProposed,
+                   ServiceFile.DispositionApproved, ServiceFile.DispositionRejected, ServiceFile.DispositionCarriedOut)
 A = TypeVar("A")
 
 # The reads of the command running in this thread (None outside commands: queries read fresh).
@@ -138,6 +142,7 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         try:
             self.data_keys = open_data_keys(self.settings, self.recorder)
             self.mapper.keys = self.data_keys
+            self.retention_policy  # noqa: B018 - a bad schedule stops the start, not the first disposition
         except BaseException:
             super().close()
             raise
@@ -252,9 +257,11 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
                     if reads.fresh or not reads.used_cache:
                         raise
                     continue  # refuse only on what the store says, not on a cached copy
+                self._refuse_processing_restricted(changed)
                 try:
                     recordings = self.save(*changed, guards=reads.guards(changed))
                 except IntegrityError:
+                    self.data_keys.discard_pending()  # the retry makes (and queues) what it needs again
                     reads.forget(changed)
                     if attempt == MAX_RETRIES:
                         raise self._conflict(changed[0], reads) from None
@@ -269,6 +276,23 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
             finally:
                 _READS.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refuse_processing_restricted(self, changed: list[Any]) -> None:
+        """PIPL Art. 47(2): a customer who asked for erasure while a retention period runs is not
+        processed through their deals or service files either (the customer record refuses by
+        itself). Holds and disposition stay possible: they are storage and its end."""
+        for record in changed:
+            if isinstance(record, Deal):
+                subject = record.customer_id
+            elif isinstance(record, ServiceFile):
+                subject = record.subject_id
+            else:
+                continue
+            pending = getattr(record, "_pending_events", ())
+            if all(isinstance(e, _STORAGE_EVENTS) for e in pending):
+                continue
+            if self.data_keys.is_restricted(str(subject)):
+                raise CustomerRestricted(subject)
 
     def _conflict(self, record: Any, reads: Reads) -> ConcurrencyConflict:
         read_version = reads.read_versions.get(record.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -51,8 +52,10 @@ def run_export(settings: Settings, *, by: str, customer_id: str | None, deal_id:
     root = settings.exports_path
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     out = root / f"{export_id}{SUFFIX[fmt]}"
-    args = [sys.executable, "-m", "service.cli", "archive", "export", "--out", str(out), "--format", fmt,
-            "--by", by, "--json"]
+    # Through the CLI's own entry point (not ``-m service.cli``, whose module would be ``__main__``
+    # and so not the one whose errors the subcommands raise).
+    args = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())",
+            "archive", "export", "--out", str(out), "--format", fmt, "--by", by, "--json"]
     for flag, value in (("--customer", customer_id), ("--deal", deal_id), ("--archive-no", archive_no)):
         if value is not None:
             args += [flag, value]
@@ -63,6 +66,12 @@ def run_export(settings: Settings, *, by: str, customer_id: str | None, deal_id:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")} | settings_env(settings)
     try:
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:
+        # The killed child leaves its scratch folder of decrypted documents, and maybe half a package
+        # (both named after this export's file, so other exports' are left alone).
+        for leftover in root.glob(f".{out.name}.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        raise ExportFailed(f"export_failed: the export took longer than {TIMEOUT} s") from None
     finally:
         if recipient:
             (root / f"{export_id}.recipient").unlink(missing_ok=True)

@@ -53,7 +53,7 @@ def _open(settings: Settings) -> Any:
     try:
         return RealtyLedger(settings)
     except Exception as e:  # the library raises OSError / psycopg errors when the store is unreachable
-        if isinstance(e, DomainError | MasterKeyError):
+        if isinstance(e, DomainError | MasterKeyError | SettingsError):
             raise
         raise CliError(f"cannot open the store at {db.describe()}: {_first_line(e)}") from e
 

@@ -21,12 +21,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from archive.retention import RetentionPolicy, load_policy
+from archive.retention import PolicyError, RetentionPolicy, load_policy
 from domain.customer import Customer
 from domain.customer_erasure import ErasureBasis
-from domain.errors import ErasureAlreadyRequested, ErasureNotRequested
+from domain.errors import ErasureAlreadyRequested, ErasureNotRequested, NotFound
 from domain.identity import Duty
 from domain.recording import require_choice
+from domain.service_file_values import OwnerKind, RecordClass, service_file_id
+from service.settings import SettingsError
 
 ERASURE = "erasure_request"
 
@@ -42,12 +44,17 @@ class ErasureCommands:
 
     @functools.cached_property
     def retention_policy(self) -> RetentionPolicy:
-        return load_policy(self.settings.retention_policy)
+        try:
+            return load_policy(self.settings.retention_policy)
+        except PolicyError as e:
+            raise SettingsError(f"REALTY_RETENTION_POLICY: {e}") from None
 
     def retention_runs_until(self, customer: Customer) -> tuple[bool, datetime | None]:
         """Whether a legal retention period still holds the customer's data, and its end (None
         while a clock has not started)."""
         policy, ends = self.retention_policy, []
+        if self._held(customer):
+            return True, None  # a legal hold stops any destruction until it is released
         for deal_id in customer.deals:
             deal = self._load(uuid.UUID(deal_id), kind="deal")
             ends.append(None if deal.is_open else policy.end("deal_file", deal.last_occurred_at))
@@ -60,6 +67,19 @@ class ErasureCommands:
         if any(end is None for end in ends):
             return True, None
         return True, max(ends)  # type: ignore[type-var]
+
+    def _held(self, customer: Customer) -> bool:
+        """Whether any service file of the customer, or of their deals, is under a legal hold."""
+        owners = [(OwnerKind.CUSTOMER, customer.id), *((OwnerKind.DEAL, uuid.UUID(d)) for d in customer.deals)]
+        for kind, owner in owners:
+            for record_class in RecordClass:
+                try:
+                    file = self._load(service_file_id(kind, owner, record_class), kind="service file")
+                except NotFound:
+                    continue
+                if file.active_holds:
+                    return True
+        return False
 
     def request_erasure(self, acting: Any, customer_id: str, *, legal_basis: str,
                         now: datetime | None = None) -> dict[str, Any]:
@@ -77,7 +97,10 @@ class ErasureCommands:
             result = self._run(acting, Customer, customer.id, None, lambda c, actor: (
                 c.request_erasure(legal_basis=legal_basis, retention_until=until, actor=actor) or [], None))
         except BaseException:
-            self.data_keys.unrestrict(str(customer.id))  # nothing was recorded: nothing is withheld
+            # Nothing was recorded by this call; lift the restriction only if no other request was
+            # (two officers at once: the loser must not un-restrict the winner's customer).
+            if not self._load(customer.id, kind="customer").is_restricted:
+                self.data_keys.unrestrict(str(customer.id))
             raise
         answer = {"customer_id": str(customer.id), "status": "restricted", "retention_until": until,
                   "position": result.position, "destroyed_keys": []}

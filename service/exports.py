@@ -29,6 +29,7 @@ from domain.service_file import ServiceFile
 from domain.service_file_values import OwnerKind, RecordClass, service_file_id
 from service import views
 from service.redaction import redact_event
+from service.service_files import as_uuid
 
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif",
               "image/webp": "webp"}
@@ -65,7 +66,8 @@ class ExportCommands:
             raise NotFound("archive number", archive_no)
         kind = OwnerKind.CUSTOMER if customer_id is not None else OwnerKind.DEAL
         # Its first version says what the record is: a long history is not replayed just for that.
-        owner = self._load(uuid.UUID(str(customer_id or deal_id)), version=1, kind=kind.value)
+        owner = self._load(as_uuid(customer_id or deal_id, "customer_id" if customer_id else "deal_id"),
+                           version=1, kind=kind.value)
         if views.kind_of(owner) != kind.value:
             raise NotFound(kind.value, owner.id)
         files = []
@@ -86,7 +88,7 @@ class ExportCommands:
                                                              archive_no=archive_no)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         # Beside the package, so that the builder can link the decrypted documents in, not copy them.
-        with tempfile.TemporaryDirectory(prefix=".realty-export-", dir=Path(out).parent) as scratch:
+        with tempfile.TemporaryDirectory(prefix=f".{Path(out).name}.scratch-", dir=Path(out).parent) as scratch:
             documents, notes = self._export_documents(acting, file_ids, Path(scratch))
             checkpoint = self.audit.checkpoint()
             records = [owner_id, *file_ids]

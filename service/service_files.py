@@ -60,7 +60,14 @@ class ServiceFileCommands:
 
     @functools.cached_property
     def documents(self) -> DocumentStore:
-        return LocalDocumentStore(self.settings.documents_path)
+        bucket = self.settings.documents_bucket
+        if bucket is None:
+            return LocalDocumentStore(self.settings.documents_path)
+        from archive.s3_documents import S3DocumentStore
+
+        return S3DocumentStore(bucket.endpoint, bucket.bucket, bucket.prefix,
+                               self.settings.s3_access_key_id.get_secret_value(),
+                               self.settings.s3_secret_access_key.get_secret_value(), region=bucket.region)
 
     # --- opening and collecting -----------------------------------------------------------------
 
@@ -198,30 +205,41 @@ class ServiceFileCommands:
         return self.carry_out_disposition(acting, file_id)
 
     def carry_out_disposition(self, acting: Any, file_id: str) -> Any:
+        """Record the certificate, then destroy what it lists; on a file already disposed of, finish
+        the destruction (idempotent: a crash between the two steps is repaired by calling again).
+
+        The certificate comes first, guarded by the version the approval was checked on: a hold (or
+        anything else) recorded meanwhile makes it conflict before anything is destroyed, and once
+        it is recorded the file refuses every further command, holds included. What goes: every
+        document version's key and blob, and the owner's own record key — a customer file's
+        customer (their deals' keys stay with their deal files' own periods and holds), a deal
+        file's deal (its payer accounts). A complaint record keeps its owner's key (the customer's
+        own file decides about that)."""
+        from service.application import CommandResult
+
         file = self._get(ServiceFile, file_id)
-        file.require_disposable()
-        versions = file.versions()
-        key_ids = [uuid.UUID(v["key_id"]) for v in versions]
-        subjects = []
-        if file.record_class == RecordClass.CUSTOMER_FILE:
-            subjects.append(str(file.subject_id))
-        reason = f"disposition of service file {file.id}"
-        destroyed = self.data_keys.destroy(subject_ids=subjects, key_ids=key_ids, reason=reason)
-        if file.record_class == RecordClass.DEAL_FILE:
-            destroyed += self.data_keys.destroy_owner(str(file.owner_id), reason=reason)
-        for v in versions:
+        result = CommandResult(str(file.id), file.version)
+        if not file.is_disposed:
+            file.require_disposable()
+            keys = {str(v["key_id"]) for v in file.versions()}
+            if file.record_class in (RecordClass.CUSTOMER_FILE, RecordClass.DEAL_FILE):
+                keys |= set(self.data_keys.owner_keys(str(file.owner_id)))
+            documents = [{"document_id": v["document_id"], "version": v["version"]} for v in file.versions()]
+            result = self._run(acting, ServiceFile, file.id, file.version, lambda f, actor: (f.record_disposition(
+                destroyed_documents=documents, destroyed_keys=sorted(keys), actor=actor) or [], None))
+            file = self._get(ServiceFile, file_id)
+        certificate = file.certificate or {}
+        listed = [as_uuid(k, "key_id") for k in certificate.get("destroyed_keys", [])]
+        self.data_keys.destroy(key_ids=listed, reason=f"disposition of service file {file.id}")
+        for v in file.versions():
             self.documents.delete(v["storage_key"])
-        already = {k for k, _, d in self.data_keys.subject_keys(str(file.subject_id)) if d}
-        certificate_keys = sorted(set(destroyed) | ({str(k) for k in key_ids} & already))
-        result = self._run(acting, ServiceFile, file.id, file.version, lambda f, actor: (f.record_disposition(
-            destroyed_documents=[{"document_id": v["document_id"], "version": v["version"]} for v in versions],
-            destroyed_keys=certificate_keys, actor=actor) or [], None))
         if file.record_class == RecordClass.CUSTOMER_FILE:
             customer = self._get(Customer, file.subject_id)
             if not customer.is_erased:
+                owner = set(self.data_keys.owner_keys(str(file.owner_id), destroyed=True))
                 self._run(acting, Customer, customer.id, None, lambda c, actor: (c.record_erasure(
-                    destroyed_keys=[k for k in destroyed if k not in {str(x) for x in key_ids}],
-                    cause="disposition", actor=actor) or [], None))
+                    destroyed_keys=sorted(owner & {str(k) for k in listed}), cause="disposition", actor=actor)
+                    or [], None))
         return result
 
     # --- what is due ---------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg.conninfo
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from archive.s3_documents import S3DocumentStore
 from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
 
 DEFAULT_DATABASE_URL = "sqlite:///var/realty.sqlite3"
@@ -74,6 +75,51 @@ def parse_database_url(url: str) -> Database:
     )
 
 
+@dataclass(frozen=True)
+class DocumentsBucket:
+    endpoint: str
+    bucket: str
+    prefix: str
+    region: str
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix} at {self.endpoint} ({self.region})"
+
+
+def parse_documents_url(url: str) -> DocumentsBucket:
+    """``s3://bucket/prefix?endpoint=http(s)://host:port&region=us-east-1`` (region optional)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise ValueError(f"unsupported scheme {parts.scheme or '(none)'!r}: "
+                         "use s3://bucket/prefix?endpoint=http://host:9000&region=us-east-1")
+    if parts.username or parts.password:
+        raise ValueError("the S3 credentials go in REALTY_S3_ACCESS_KEY_ID and REALTY_S3_SECRET_ACCESS_KEY, "
+                         "not in the URL")
+    if not parts.hostname:
+        raise ValueError("an s3 URL names its bucket: s3://bucket/prefix?endpoint=...")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"endpoint", "region"})
+    if unknown:
+        raise ValueError(f"unknown s3 URL parameter {unknown[0]!r} (known: endpoint, region)")
+    if any(len(v) > 1 for v in query.values()):
+        raise ValueError("an s3 URL parameter is given once")
+    endpoint = query.get("endpoint", [""])[0]
+    if not endpoint:
+        raise ValueError("an s3 URL needs its endpoint: s3://bucket/prefix?endpoint=http://host:9000")
+    endpoint_parts = urlsplit(endpoint)
+    if endpoint_parts.scheme not in ("http", "https") or not endpoint_parts.hostname:
+        raise ValueError("the s3 URL's endpoint is http(s)://host[:port]")
+    region = query.get("region", ["us-east-1"])[0] or "us-east-1"
+    bucket = parts.netloc  # as written: bucket names are lowercase, which hostname would hide
+    prefix = unquote(parts.path).strip("/")
+    try:
+        # The store checks bucket, prefix, endpoint and region the same way it will use them.
+        S3DocumentStore(endpoint, bucket, prefix, "check", "check", region)
+    except ValueError as e:
+        raise ValueError(f"the s3 URL: {e}") from None
+    return DocumentsBucket(endpoint=endpoint.rstrip("/"), bucket=bucket, prefix=prefix, region=region)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REALTY_", extra="ignore")
 
@@ -119,6 +165,12 @@ class Settings(BaseSettings):
     # Service-file documents, encrypted and content-addressed (default: <store>-documents/ beside a
     # SQLite store, var/documents-<dbname>/ for PostgreSQL), and the largest upload accepted.
     documents_dir: Path | None = None
+    # ...or an S3-compatible bucket instead of the directory:
+    # s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1 (path-style requests, so
+    # MinIO, Ceph and AWS alike), with its credentials as secrets.
+    documents_url: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=2 * 1024**3)
     # Sealed packages made through the API, kept for download (default: <store>-exports/ beside a
     # SQLite store, var/exports-<dbname>/ for PostgreSQL).
@@ -147,6 +199,29 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str) -> str:
         parse_database_url(value)
         return value
+
+    @field_validator("documents_url")
+    @classmethod
+    def _check_documents_url(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_documents_url(value)
+            return value
+        return None  # empty: the directory
+
+    @model_validator(mode="after")
+    def _s3_needs_credentials(self) -> Settings:
+        if self.documents_url is not None:
+            missing = [name for name, secret in (("REALTY_S3_ACCESS_KEY_ID", self.s3_access_key_id),
+                                                 ("REALTY_S3_SECRET_ACCESS_KEY", self.s3_secret_access_key))
+                       if secret is None or not secret.get_secret_value()]
+            if missing:
+                raise ValueError(f"REALTY_DOCUMENTS_URL names an S3 bucket, which needs {' and '.join(missing)}")
+        return self
+
+    @property
+    def documents_bucket(self) -> DocumentsBucket | None:
+        """Where the documents live when REALTY_DOCUMENTS_URL names a bucket."""
+        return parse_documents_url(self.documents_url) if self.documents_url else None
 
     @property
     def database(self) -> Database:
@@ -240,6 +315,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            field = "REALTY_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+            message = err["msg"].removeprefix("Value error, ")
+            if err["loc"]:
+                field = "REALTY_" + "_".join(str(p) for p in err["loc"]).upper()
+                problems.append(f"{field}: {message}")
+            else:  # a rule across settings: its message names them
+                problems.append(message)
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -59,8 +59,10 @@ QUERIES = {"audit.inclusion_proof": "?position=0&tree_size=1", "audit.consistenc
            # The event stream is asked to start beyond the head of the log: past authorisation it
            # answers 422 after_beyond_head at once, where a real cursor would stream for ever.
            "events.list": "?limit=1", "events.stream": f"?after={2**62}",
-           "service_files.collect_document": "?kind=contract", "service_files.read_document": "?purpose=matrix"}
+           "service_files.collect_document": "?kind=contract"}
 # Routes whose body is a document, not JSON: a real PDF (and the headers the route needs).
+# Routes that take what they need in a header (text that may name a person stays out of URLs).
+HEADERS = {"service_files.read_document": {"X-Read-Purpose": "matrix"}}
 RAW_BODIES = {"service_files.collect_document": {}, "service_files.add_version": {"X-Change-Reason": "matrix"}}
 PDF = minimal_pdf()
 
@@ -297,6 +299,8 @@ def payload(route: str, method: str, record: Record, shared: dict[str, str]) -> 
     """What a request carries: a JSON body, or a document (with its headers) for an upload route."""
     if route in RAW_BODIES:
         return {"content": PDF, "headers": {"Content-Type": "application/pdf", **RAW_BODIES[route]}}
+    if route in HEADERS:
+        return {"headers": HEADERS[route]}
     return {"json": body_for(route, record, shared) if method == "POST" else None}
 
 

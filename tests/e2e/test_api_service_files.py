@@ -95,14 +95,14 @@ def test_a_deal_file_through_the_api_each_role_doing_its_part(
     assert doc["versions"][0]["sha256"] == hashlib.sha256(CONTRACT).hexdigest()
 
     # Downloads: the bytes collected, as an attachment nobody caches; the read is on the file first.
-    r = api.get(f"/service-files/{file_id}/documents/{contract}?purpose={quote('合规抽查')}&version=1",
-                headers=auth(compliance))
+    r = api.get(f"/service-files/{file_id}/documents/{contract}?version=1",
+                headers=auth(compliance, **{"X-Read-Purpose": quote("合规抽查")}))
     assert r.status_code == 200 and r.content == CONTRACT
     assert r.headers["content-type"] == "application/pdf"
     assert r.headers["content-disposition"].startswith("attachment;")
     assert r.headers["cache-control"] == "no-store" and r.headers["x-content-type-options"] == "nosniff"
-    assert api.get(f"/service-files/{file_id}/documents/{contract}?purpose=x",
-                   headers=auth(archivist)).content == CONTRACT_V2
+    assert api.get(f"/service-files/{file_id}/documents/{contract}",
+                   headers=auth(archivist, **{"X-Read-Purpose": "x"})).content == CONTRACT_V2
     read = app.history(file_id)[-2]
     assert (read["name"], read["actor_role"], read["data"]["read_purpose"]) == (
         "ServiceFile.DocumentRead", "compliance_officer", "合规抽查")
@@ -152,9 +152,10 @@ def test_another_teams_consultant_is_told_404_and_a_service_account_403(
     contract = upload(api, tokens["consultant"], file_id, CONTRACT, "contract", **PDF).json()["entity_id"]
     other = register_team(app, name="徐汇二组")
     stranger, _ = app.issue_token(other.admin, other.id(other.consultant), label="tests")
-    for path in (f"/service-files/{file_id}", f"/service-files/{file_id}/documents/{contract}?purpose=x"):
-        theirs = api.get(path, headers=auth(stranger))
-        missing = api.get(path.replace(file_id, "0b5f0f5e-1d7e-4a55-9a0b-2b7a4f1c9e10"), headers=auth(stranger))
+    for path in (f"/service-files/{file_id}", f"/service-files/{file_id}/documents/{contract}"):
+        theirs = api.get(path, headers=auth(stranger, **{"X-Read-Purpose": "x"}))
+        missing = api.get(path.replace(file_id, "0b5f0f5e-1d7e-4a55-9a0b-2b7a4f1c9e10"),
+                          headers=auth(stranger, **{"X-Read-Purpose": "x"}))
         assert_problem(theirs, 404, "not_found")
         assert_problem(missing, 404, "not_found")
         assert_problem(api.get(path, headers=auth(tokens["service_account"])), 403, "forbidden")
@@ -211,7 +212,7 @@ def test_a_disposition_proposed_by_the_archivist_approved_by_compliance_answers_
     certificate = r.json()["certificate"]
     assert certificate["destroyed_documents"] == [{"document_id": id_copy, "version": 1}]
     assert certificate["approved_by"] == team.id(team.compliance) and certificate["destroyed_keys"]
-    assert_problem(client.get(f"/service-files/{file_id}/documents/{id_copy}?purpose=x",
-                              headers=auth(issued["compliance"])), 410, "service_file_disposed")
+    assert_problem(client.get(f"/service-files/{file_id}/documents/{id_copy}",
+                              headers=auth(issued["compliance"], **{"X-Read-Purpose": "x"})), 410, "service_file_disposed")
     assert client.get(f"/service-files/{file_id}", headers=auth(issued["archivist"])).json()["status"] == "disposed"
     assert ledger.state(customer)["name"] == "[erased]"

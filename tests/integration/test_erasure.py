@@ -181,3 +181,47 @@ def test_an_erased_customer_reads_as_erased_in_the_feed_and_in_a_sealed_export(a
     app.export_package(team.archivist, customer_id=customer, out=out, fmt="dir")
     events = (out / "data" / "events.jsonl").read_text(encoding="utf-8")
     assert ERASED in events and NAME not in events and PHONE not in events and ID_NUMBER not in events
+
+
+def test_a_legal_hold_on_a_customers_file_turns_an_erasure_into_a_restriction(app: RealtyLedger, team: Team) -> None:
+    from tests.unit.test_content_types import minimal_png
+
+    customer = receive(app, team)
+    app.record_personal_details(team.consultant, customer, name=NAME, phone=PHONE)
+    file_id = app.open_service_file(team.consultant, owner_kind="customer", owner_id=customer,
+                                    record_class="customer_file").id
+    app.upload_document(team.consultant, file_id, content=minimal_png(), kind="id_copy")
+    hold = app.file_command(team.compliance, file_id, "place_hold", reason="法院调查令").entity_id
+
+    answer = app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+
+    assert answer["status"] == "restricted" and answer["retention_until"] is None
+    assert all(w is not None for _, _, w in key_rows(app, customer))  # nothing destroyed under a hold
+    assert app.carry_out_due_erasures(team.compliance, datetime.now(UTC) + timedelta(days=1)) == []
+    app.file_command(team.compliance, file_id, "release_hold", hold_id=hold, reason="调查结束")
+    assert app.carry_out_due_erasures(team.compliance, datetime.now(UTC)) == [customer]
+    assert personal(app, customer)["name"] == ERASED
+
+
+def test_a_restricted_customers_deal_records_nothing_more(app: RealtyLedger, team: Team) -> None:
+    listing = list_flat(app, team.consultant)
+    customer = receive(app, team)
+    match(app, team, customer, listing)
+    deal = sign(app, team, customer, listing)
+    app.request_erasure(team.compliance, customer, legal_basis="consent_withdrawn")
+    version = app.state(deal)["version"]
+    with pytest.raises(CustomerRestricted):
+        app.record_payment(team.consultant, deal, kind="deposit", amount=50_000, payer_account=ACCOUNT)
+    assert app.state(deal)["version"] == version
+
+
+def test_a_retention_schedule_that_cannot_be_read_stops_the_start(database_url: str, tmp_path: Path) -> None:
+    from service.settings import SettingsError
+
+    bad = tmp_path / "retention.toml"
+    bad.write_text('[classes.deal_file]\nperiod = "-5y"\nstarts_at = "closing"\n', encoding="utf-8")
+    for policy, says in ((tmp_path / "missing.toml", "cannot be read"), (bad, "deal_file")):
+        with pytest.raises(SettingsError) as caught:
+            RealtyLedger(load_settings(database_url=database_url, signing_keys_dir=tmp_path / "keys",
+                                       retention_policy=policy))
+        assert str(caught.value).startswith("REALTY_RETENTION_POLICY: ") and says in str(caught.value)

@@ -305,3 +305,4 @@ def test_a_restricted_customers_file_refuses_uploads_and_reads(app: RealtyLedger
     with pytest.raises(CustomerRestricted):
         app.read_document(team.compliance, file_id, document, purpose="核查")
     assert app.state(file_id)["version"] == version
+

@@ -112,6 +112,18 @@ def change_reason(x_change_reason: Annotated[str, Header(
     return text.strip()
 
 
+def read_purpose(x_read_purpose: Annotated[str, Header(
+        description="why the document is read (kept on the file): percent-encoded UTF-8 like X-Change-Reason; "
+                    "a header for the same reason — a purpose may name the person")]) -> str:
+    try:
+        text = unquote(x_read_purpose, errors="strict").strip()
+    except UnicodeDecodeError:
+        raise InvalidValue("purpose", "X-Read-Purpose must be percent-encoded UTF-8") from None
+    if not text or len(text) > MAX_READ_PURPOSE:
+        raise InvalidValue("purpose", f"X-Read-Purpose must be 1 to {MAX_READ_PURPOSE} characters")
+    return text
+
+
 # --- the file ----------------------------------------------------------------------------------------
 
 
@@ -180,10 +192,10 @@ def add_version(file_id: str, document_id: uuid.UUID, upload: UploadDep, access:
 
 @router.get("/service-files/{file_id}/documents/{document_id}", name="service_files.read_document",
             response_class=Response, responses=_DOCUMENT_ANSWER,  # type: ignore[arg-type]
-            summary="Read a document (the latest version, or ?version=N); the read is recorded with its purpose first")
+            summary="Read a document (the latest version, or ?version=N); the read is recorded first, with the purpose "
+                    "given in X-Read-Purpose")
 def read_document(file_id: str, document_id: uuid.UUID, access: AccessDep,
-                  purpose: Annotated[str, Query(min_length=1, max_length=MAX_READ_PURPOSE,
-                                                description="why it is read (kept on the file)")],
+                  purpose: Annotated[str, Depends(read_purpose)],
                   version: Annotated[int | None, Query(ge=1, description="a version; default the latest")] = None,
                   ) -> Response:
     access.load_service_file(file_id)
