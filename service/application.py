@@ -261,7 +261,8 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
                 try:
                     recordings = self.save(*changed, guards=reads.guards(changed))
                 except IntegrityError:
-                    self.data_keys.discard_pending()  # the retry makes (and queues) what it needs again
+                    # Pending key rows stay queued: a document's key was made before this loop, and
+                    # the retry's events still need it (a key of a record never saved is harmless).
                     reads.forget(changed)
                     if attempt == MAX_RETRIES:
                         raise self._conflict(changed[0], reads) from None
