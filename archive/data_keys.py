@@ -87,11 +87,12 @@ class DataKeys:
         self._log: tuple[uuid.UUID, AESGCM] | None = None
         self._active: tuple[int, float] = (0, -1e9)  # (master version new keys are wrapped with, when read)
         self.legacy_plaintext = False
-        placeholders = ", ".join("?" * 7)
-        insert = f"INSERT INTO {self.table} (key_id, purpose, owner_id, subject_id, master_version, wrapped, created_at) "
-        self.insert_sqlite = f"INSERT OR IGNORE INTO {TABLE} (key_id, purpose, owner_id, subject_id, " \
-                             f"master_version, wrapped, created_at) VALUES ({placeholders})"
-        self.insert_postgres = (insert + f"VALUES ({placeholders}) ON CONFLICT DO NOTHING").replace("?", "%s")
+        # One row of DataKeyRow.params(); the recorders' forms are idempotent (a retried save may
+        # queue a key it stored already).
+        self.insert = (f"INSERT INTO {self.table} (key_id, purpose, owner_id, subject_id, master_version, wrapped, "
+                       "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        self.insert_sqlite = self.insert.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+        self.insert_postgres = (self.insert + " ON CONFLICT DO NOTHING").replace("?", "%s")
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -114,12 +115,12 @@ class DataKeys:
         its data keys, is refused before anything is written with them.
         """
         self.create_tables()
-        meta = dict(self.db.query(f"SELECT name, value FROM {self.meta}"))
+        meta = self.read_meta()
         if "log_key" not in meta:
             if not may_init:
                 raise KeyringMismatch("the store has no keyring yet; run `realty keys init`")
             self._init(meta, events_table)
-            meta = dict(self.db.query(f"SELECT name, value FROM {self.meta}"))
+            meta = self.read_meta()
         self._check_masters(meta)
         self.legacy_plaintext = bytes(meta.get("legacy_plaintext", b"")) == b"1"
         log_id = uuid.UUID(bytes(meta["log_key"]).decode())
@@ -139,24 +140,27 @@ class DataKeys:
                 return  # another process initialised it first
             had_events = bool(c.query(f"SELECT 1 FROM {events_table} LIMIT 1"))
             row = self._new_row("log", "log", None, version)
-            c.execute(self._insert_plain(), row.params())
+            c.execute(self.insert, row.params())
             c.execute(f"INSERT INTO {self.meta} (name, value) VALUES (?, ?)", ("log_key", str(row.key_id).encode()))
             c.execute(f"INSERT INTO {self.meta} (name, value) VALUES (?, ?)", (f"master_check_v{version}",
                                                                                  self._check_token(version)))
             if had_events:  # written before encryption: those rows stay readable as they are (audit guide)
                 c.execute(f"INSERT INTO {self.meta} (name, value) VALUES (?, ?)", ("legacy_plaintext", b"1"))
 
-    def _insert_plain(self) -> str:
-        return (f"INSERT INTO {self.table} (key_id, purpose, owner_id, subject_id, master_version, wrapped, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-
     def _check_token(self, version: int) -> bytes:
         return seal(self.masters.key(version), uuid.UUID(int=version), _CHECK, b"master-check")
 
+    def read_meta(self) -> dict[str, bytes]:
+        return {name: bytes(value) for name, value in self.db.query(f"SELECT name, value FROM {self.meta}")}
+
+    def versions_in_use(self) -> set[int]:
+        """The master key versions that wrap at least one live data key."""
+        return {v for (v,) in self.db.query(
+            f"SELECT DISTINCT master_version FROM {self.table} WHERE wrapped IS NOT NULL") if v is not None}
+
     def _check_masters(self, meta: dict[str, Any]) -> None:
-        used = [v for (v,) in self.db.query(
-            f"SELECT DISTINCT master_version FROM {self.table} WHERE wrapped IS NOT NULL")]
-        for version in sorted(set(used)):
+        used = self.versions_in_use()
+        for version in sorted(used):
             if version not in self.masters.versions:
                 raise KeyringMismatch(f"the store's data keys are wrapped by master key v{version}, which is not in "
                                       f"{self.masters.source} (set REALTY_MASTER_KEYS_DIR or REALTY_MASTER_KEYS)")
@@ -357,13 +361,6 @@ class DataKeys:
         return [k for (k,) in self.db.query(
             f"SELECT key_id FROM {self.table} WHERE owner_id = ? AND purpose = 'record'{live}", (owner_id,))]
 
-    def destroy_owner(self, owner_id: str, *, reason: str) -> list[str]:
-        """Destroy a record's own keys (a deal's, at its file's disposition)."""
-        keys = [uuid.UUID(k) for (k,) in self.db.query(
-            f"SELECT key_id FROM {self.table} WHERE owner_id = ? AND purpose = 'record' AND wrapped IS NOT NULL",
-            (owner_id,))]
-        return self.destroy(key_ids=keys, reason=reason) if keys else []
-
     def restrict(self, subject_id: str) -> int:
         """Mark a subject's keys restricted (their personal data reads as RESTRICTED); how many."""
         with self.db.transaction() as c:
@@ -390,12 +387,6 @@ class DataKeys:
     def is_restricted(self, subject_id: str) -> bool:
         return bool(self.db.query(f"SELECT 1 FROM {self.table} WHERE subject_id = ? AND restricted_at IS NOT NULL "
                                   "LIMIT 1", (subject_id,)))
-
-    def subject_keys(self, subject_id: str) -> list[tuple[str, str, str | None]]:
-        """(key id, purpose, destroyed_at) of every key of a subject."""
-        return [(k, p, d) for k, p, d in self.db.query(
-            f"SELECT key_id, purpose, destroyed_at FROM {self.table} WHERE subject_id = ? ORDER BY created_at",
-            (subject_id,))]
 
     def rotate(self, new_version: int) -> int:
         """Re-wrap every live data key under master key ``new_version``; the number re-wrapped."""

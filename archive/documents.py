@@ -245,7 +245,7 @@ def _decrypt_blob(blob: BinaryIO, key: bytes, aad: bytes, address: str) -> Itera
         digest = hashlib.sha256()
 
         def read(n: int) -> bytes:
-            data = _read_exact(blob, n)
+            data = read_exact(blob, n)
             digest.update(data)
             return data
 
@@ -304,7 +304,7 @@ class _Source:
         if self._view is not None:
             piece = self._view[self.size:self.size + n]
         else:
-            piece = _read_exact(self._stream, n)  # type: ignore[arg-type]
+            piece = read_exact(self._stream, n)  # type: ignore[arg-type]
             if isinstance(piece, str):
                 raise TypeError("the document stream must be opened in binary mode")
         self.size += len(piece)
@@ -312,7 +312,7 @@ class _Source:
         return piece  # type: ignore[return-value]  # a memoryview slice: no copy of the plaintext
 
 
-def _read_exact(stream: BinaryIO | io.RawIOBase, n: int) -> bytes:
+def read_exact(stream: BinaryIO | io.RawIOBase, n: int) -> bytes:
     """``n`` bytes, fewer only at the end: a socket or pipe may return short reads."""
     data = stream.read(n)
     if data is None or len(data) == n or not data:

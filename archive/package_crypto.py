@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from archive.documents import read_exact
+
 MAGIC = b"realty-sealed-package/v1\n"
 INNER_FORMATS = {"tar": 1, "zip": 2}
 SEGMENT = 64 * 1024
@@ -193,7 +195,7 @@ class EncryptingWriter:
 
 def read_header(source: BinaryIO) -> tuple[bytes, str, str]:
     """The header, the inner format and the recipient key id, or ``malformed``/``truncated``."""
-    header = _read_exactly(source, HEADER_SIZE)
+    header = read_exact(source, HEADER_SIZE)
     if not header.startswith(MAGIC[:len(header)]) or len(header) < len(MAGIC):
         raise PackageDecryptionError("malformed", "not an encrypted sealed package (no realty-sealed-package/v1 header)")
     if len(header) < HEADER_SIZE:
@@ -225,7 +227,7 @@ class DecryptingReader:
                                    self._header[_MACED:]):
             raise PackageDecryptionError("damaged", "the package header does not authenticate (changed)")
         self._counter = 0
-        self._next = _read_exactly(source, SEGMENT + TAG)
+        self._next = read_exact(source, SEGMENT + TAG)
         self._buffer = b""
         self._offset = 0
         self._done = False
@@ -248,7 +250,7 @@ class DecryptingReader:
         current = self._next
         if len(current) < TAG:
             raise PackageDecryptionError("truncated", f"the package is cut short in segment {self._counter}")
-        following = _read_exactly(self._source, SEGMENT + TAG) if len(current) == SEGMENT + TAG else b""
+        following = read_exact(self._source, SEGMENT + TAG) if len(current) == SEGMENT + TAG else b""
         final = not following
         try:
             plain = self._aead.decrypt(_nonce(self._counter, final), current, self._header)
@@ -272,14 +274,3 @@ class DecryptingReader:
                 pass
         return PackageDecryptionError("damaged", f"segment {self._counter} does not authenticate: "
                                                  "the package was changed (or segments were reordered)")
-
-
-def _read_exactly(source: BinaryIO, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        chunk = source.read(n - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)

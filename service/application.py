@@ -40,6 +40,7 @@ from service import tokens, views
 from service.automations import Automations
 from service.erasure import ErasureCommands
 from service.exports import ExportCommands
+from service.ids import as_uuid
 from service.keyring import open_data_keys
 from service.projector import Views
 from service.reads import Reads, RecordCache
@@ -121,15 +122,6 @@ class CommandResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "version": self.version, "entity_id": self.entity_id, "position": self.position}
-
-
-def as_uuid(value: str | uuid.UUID, field: str = "id") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidValue(field, "is not a valid id") from None
 
 
 class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Application[uuid.UUID]):

@@ -58,14 +58,13 @@ def _keyring_of(settings: Any) -> Iterator[tuple[Any, Any, str]]:
 
 
 def _meta(keys: Any) -> dict[str, bytes]:
-    return {name: bytes(value) for name, value in keys.db.query(f"SELECT name, value FROM {keys.meta}")}
+    return keys.read_meta()  # type: ignore[no-any-return]
 
 
 def _known_versions(keys: Any, meta: dict[str, bytes]) -> set[int]:
     """The master versions the store has used: wrapping a live key, or recorded by init/rotate."""
-    used = {v for (v,) in keys.db.query(
-        f"SELECT DISTINCT master_version FROM {keys.table} WHERE wrapped IS NOT NULL") if v is not None}
-    return used | {int(name.removeprefix("master_check_v")) for name in meta if name.startswith("master_check_v")}
+    return keys.versions_in_use() | {int(name.removeprefix("master_check_v")) for name in meta
+                                     if name.startswith("master_check_v")}
 
 
 def _keys_word(n: int) -> str:

@@ -28,8 +28,8 @@ from domain.identity import Duty
 from domain.service_file import ServiceFile
 from domain.service_file_values import OwnerKind, RecordClass, service_file_id
 from service import views
+from service.ids import as_uuid
 from service.redaction import redact_event
-from service.service_files import as_uuid
 
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif",
               "image/webp": "webp"}

@@ -29,16 +29,10 @@ from domain.errors import CustomerRestricted, DocumentShredded, InvalidValue
 from domain.recording import require_choice, require_text
 from domain.service_file import ServiceFile
 from domain.service_file_values import DocumentKind, OwnerKind, RecordClass, service_file_id
+from service.ids import as_uuid
 
 ALLOWED_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/tiff", "image/webp"})
 OPENED_TOPIC = ServiceFile.Opened.TOPIC  # type: ignore[attr-defined]
-
-
-def as_uuid(value: Any, field: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidValue(field, "is not a valid id") from None
 
 
 def document_aad(file_id: uuid.UUID, document_id: uuid.UUID, version: int) -> bytes:
