@@ -7,7 +7,7 @@ COPY domain ./domain
 COPY projections ./projections
 COPY service ./service
 COPY archive ./archive
-RUN pip install --no-cache-dir . && useradd --system --home /app realty && mkdir -p /app/var && chown realty /app/var
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 --home /app realty && mkdir -p /app/var && chown realty /app/var
 USER realty
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --retries=5 \

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-slow install install-dev bench demo clean
+.PHONY: run test test-slow install install-dev bench bench-load bench-scale demo clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -41,6 +41,14 @@ bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/verify.py --backend postgres
 	$(BIN)/python benchmarks/projections.py --backend sqlite
 	$(BIN)/python benchmarks/projections.py --backend postgres
+
+## make bench-load: two API processes under an open-loop mixed load (PostgreSQL; ≈ 6 min)
+bench-load: $(DEVSTAMP)
+	$(BIN)/python benchmarks/load.py
+
+## make bench-scale: the same figures on a 10-million-event PostgreSQL log and an empty one (≈ 1 h)
+bench-scale: $(DEVSTAMP)
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -126,6 +126,8 @@ class ChainedSQLiteRecorder(GuardedSQLiteRecorder):
                     raise RecordMovedOn("the log's head moved while the write lock was held")
             rowid, position, previous = cursor.lastrowid, position + 1, chain_hash
             returning.append(rowid)
+        if returning:  # an Idempotency-Key claim, say (archive.recorders); nothing recorded, nothing marked
+            self._mark_row(c, kwargs.get("mark"), rowid)
         self._head = (rowid, position, previous)  # if this transaction rolls back, the next insert finds out
         return returning
 
@@ -214,8 +216,9 @@ class ChainedPostgresRecorder(GuardedPostgresRecorder):
             curs.execute(self.insert_one_statement, (
                 s.originator_id, s.originator_version, s.topic, s.state, GENESIS,
                 event_leaf(s.originator_id, s.originator_version, s.topic, s.state)), prepare=True)
-            return
-        leaves = [event_leaf(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events]
-        rows = [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state)
-                for s in stored_events]
-        curs.execute(self.insert_events_statement, (leaves, GENESIS, rows), prepare=True)
+        else:
+            leaves = [event_leaf(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events]
+            rows = [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state)
+                    for s in stored_events]
+            curs.execute(self.insert_events_statement, (leaves, GENESIS, rows), prepare=True)
+        self._mark_row(curs, kwargs.get("mark"))  # an Idempotency-Key claim, say (archive.recorders)

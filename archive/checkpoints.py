@@ -48,13 +48,15 @@ class CheckpointStore:
         return Checkpoint(origin=origin, tree_size=int(size), root_hash=bytes(root),
                           timestamp=datetime.fromisoformat(timestamp), key_id=key_id, signature=bytes(signature))
 
-    def add(self, checkpoint: Checkpoint) -> None:
-        """Keep it (the first one made at a tree size stays; a second at the same size is dropped)."""
-        self.db.execute(
-            f"INSERT INTO {self.table} ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
-            "ON CONFLICT (tree_size) DO NOTHING",
-            (checkpoint.origin, checkpoint.tree_size, checkpoint.root_hash, checkpoint.timestamp.isoformat(),
-             checkpoint.key_id, checkpoint.signature))
+    def add(self, checkpoint: Checkpoint) -> bool:
+        """Keep it (the first one made at a tree size stays; a second at the same size is dropped):
+        whether this one was kept."""
+        with self.db.transaction() as cursor:
+            return bool(cursor.query(
+                f"INSERT INTO {self.table} ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
+                "ON CONFLICT (tree_size) DO NOTHING RETURNING tree_size",
+                (checkpoint.origin, checkpoint.tree_size, checkpoint.root_hash, checkpoint.timestamp.isoformat(),
+                 checkpoint.key_id, checkpoint.signature)))
 
     def at(self, tree_size: int) -> Checkpoint | None:
         rows = self.db.query(f"SELECT {self._COLUMNS} FROM {self.table} WHERE tree_size = ?", (tree_size,))  # noqa: S608
@@ -123,14 +125,15 @@ class Checkpointer:
     def checkpoint(self, now: datetime | None = None) -> Checkpoint:
         """A signed checkpoint of the whole log as it is now (the existing one if the log has not
         grown since the last)."""
-        size = self.index.extend()
+        size, root = self.index.extend_to_root()  # the root comes with it: no second read of its nodes
         if size == 0:
             raise EmptyLog("the log has no events yet; there is nothing to sign")
         existing = self.store.at(size)
         if existing is not None:
             return existing
-        self.store.add(sign_checkpoint(self.keyring, self.origin, size, self.index.root(size), now))
-        stored = self.store.at(size)  # another process may have signed this size first: theirs stands
+        signed = sign_checkpoint(self.keyring, self.origin, size, root, now)
+        # Another process may have signed this size first: theirs stands, and is the one returned.
+        stored = signed if self.store.add(signed) else self.store.at(size)
         assert stored is not None
         if self.journal is not None:
             self.journal.append(stored)
@@ -167,6 +170,7 @@ class CheckpointScheduler:
             self._thread = None
 
     def _run(self) -> None:
+        failures = 0  # in a row: an outage is logged once when it starts and once when it ends
         while not self._stop.is_set():
             self._wake.wait(self._interval or None)
             self._wake.clear()
@@ -177,5 +181,14 @@ class CheckpointScheduler:
                 self._make()
             except EmptyLog:
                 pass
-            except Exception:  # noqa: BLE001 - a background job: log it and try again later
-                log.exception("signing a checkpoint failed; the next occasion tries again")
+            except Exception as error:  # noqa: BLE001 - a background job: log it and try again later
+                if not failures:
+                    first_line = (str(error).strip().splitlines() or [""])[0]
+                    log.warning("signing a checkpoint failed (%s: %s); the next occasion tries again",
+                                type(error).__name__, first_line)
+                log.debug("signing a checkpoint failed", exc_info=True)
+                failures += 1
+                continue
+            if failures:
+                log.warning("signing checkpoints works again after %d failed attempts", failures)
+                failures = 0

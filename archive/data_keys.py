@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archive.aead import CiphertextInvalid, new_key, open_sealed, seal
 from archive.master_keys import MasterKeyError, MasterKeys
+from archive.shredding_register import ShreddingRegister
 from archive.sql import Database
 from domain.errors import DomainError
 from domain.personal_data import ERASED, RESTRICTED
@@ -87,6 +88,9 @@ class DataKeys:
         self._log: tuple[uuid.UUID, AESGCM] | None = None
         self._active: tuple[int, float] = (0, -1e9)  # (master version new keys are wrapped with, when read)
         self.legacy_plaintext = False
+        # Set by the service: every destruction is also written there, outside the database, so that
+        # a restore of an older backup destroys the keys again (``archive.shredding_register``).
+        self.register: ShreddingRegister | None = None
         # One row of DataKeyRow.params(); the recorders' forms are idempotent (a retried save may
         # queue a key it stored already).
         self.insert = (f"INSERT INTO {self.table} (key_id, purpose, owner_id, subject_id, master_version, wrapped, "
@@ -344,6 +348,8 @@ class DataKeys:
                     found = c.query(f"SELECT key_id FROM {self.table} WHERE {column} = ? AND wrapped IS NOT NULL "
                                     "AND purpose <> 'log'", (value,))
                     destroyed += [k for (k,) in found]
+            if self.register is not None:  # before the commit: a register never misses a destroyed key
+                self.register.append(destroyed, subject_ids=subjects, reason=reason)
             for key_id in destroyed:
                 c.execute(f"UPDATE {self.table} SET wrapped = NULL, master_version = NULL, destroyed_at = ?, "
                           "destroyed_reason = ? WHERE key_id = ?", (_now(), reason, key_id))

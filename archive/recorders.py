@@ -12,6 +12,11 @@ in between the check and the commit.
 
 This lets the application read from a process-local cache without giving up correctness: stale
 reads can only cost a retry, never a decision on outdated facts.
+
+They also accept ``mark=RowMark(...)``: "also update this one row of another table, in the same
+transaction, or record nothing". The service uses it to note on a request's Idempotency-Key claim
+that its command was recorded, in the very transaction that records it (``service.idempotency``);
+if the row is not there any more as named, the insert fails with ``RowMissing``.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from psycopg import Cursor
+from psycopg import Cursor, errors
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -36,6 +42,30 @@ SCHEMA_LOCK = 0x7265616C7479
 
 class RecordMovedOn(IntegrityError):
     """A record the command read has an event newer than the version it read."""
+
+
+class RowMissing(IntegrityError):
+    """The row a ``RowMark`` names is not there (any more): nothing of the insert was recorded."""
+
+
+@dataclass(frozen=True)
+class RowMark:
+    """One row of another table (same database and schema) to update in the events' transaction,
+    after the events: ``UPDATE table SET values... WHERE where...``, which must match a row.
+
+    ``position_column``, if given, is also set to the notification id of the last event inserted.
+    The first ``where`` column must be NOT NULL: on PostgreSQL a missed row makes the statement
+    insert a NULL there, so the failure surfaces in the insert's pipeline without a round trip.
+    Table and column names come from code, never from input.
+    """
+
+    table: str
+    where: Mapping[str, Any]
+    values: Mapping[str, Any]
+    position_column: str | None = None
+
+    def missing(self) -> RowMissing:
+        return RowMissing(f"no row of {self.table} where {', '.join(self.where)} as given")
 
 
 class GuardedPostgresRecorder(PostgresApplicationRecorder):
@@ -81,18 +111,52 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        mark: RowMark | None = kwargs.get("mark")
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except IntegrityError as error:
+            cause = error.__cause__
+            if (mark is not None and isinstance(cause, errors.NotNullViolation)
+                    and cause.diag.table_name == mark.table):
+                raise mark.missing() from None
+            raise
+
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         guards: Guards | None = kwargs.get("guards")
         if not guards:
             super()._insert_stored_events(curs, stored_events, **kwargs)
+        else:
+            # As the library does (lock, notify, insert), with the guard checked under the lock.
+            self._lock_table(curs)
+            self._check_guards(curs, guards)
+            self._notify_channel(curs)
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        self._mark_row(curs, kwargs.get("mark"))
+
+    def _mark_row(self, curs: Cursor[DictRow], mark: RowMark | None) -> None:
+        """Queue the mark's UPDATE after the insert (pipelined: a missed row fails at the insert's
+        sync). On a cursor of its own: the insert's cursor must keep the insert's notification ids,
+        which the library fetches after the sync."""
+        if mark is None:
             return
-        # As the library does (lock, notify, insert), with the guard checked under the lock.
-        self._lock_table(curs)
-        self._check_guards(curs, guards)
-        self._notify_channel(curs)
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        names = list(mark.values)
+        table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(mark.table))
+        sets = [SQL("{} = %s").format(Identifier(name)) for name in names]
+        if mark.position_column is not None:
+            sets.append(SQL("{} = (SELECT MAX(notification_id) FROM {}.{})").format(
+                Identifier(mark.position_column), Identifier(self.datastore.schema),
+                Identifier(self.events_table_name)))
+        statement = SQL(
+            "WITH marked AS (UPDATE {table} SET {sets} WHERE {where} RETURNING 1) "
+            "INSERT INTO {table} ({first}) SELECT NULL WHERE NOT EXISTS (SELECT FROM marked)"
+        ).format(table=table, sets=SQL(", ").join(sets), first=Identifier(next(iter(mark.where))),
+                 where=SQL(" AND ").join(SQL("{} = %s").format(Identifier(n)) for n in mark.where))
+        # Never prepared, as the NOTIFY: after an earlier statement of the pipeline failed (a lost
+        # race), psycopg would take it for prepared when the server never saw it.
+        curs.connection.cursor().execute(statement, [*mark.values.values(), *mark.where.values()], prepare=False)
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         # Never a prepared statement: it is queued in the insert's pipeline after the guard, and
@@ -140,7 +204,25 @@ class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         self._check_guards(c, kwargs.get("guards"))
-        return super()._insert_events(c, stored_events, **kwargs)
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids:
+            self._mark_row(c, kwargs.get("mark"), ids[-1])
+        return ids
+
+    @staticmethod
+    def _mark_row(c: SQLiteCursor, mark: RowMark | None, last_id: int) -> None:
+        """The mark's UPDATE, after the events (the write lock is ours): no row, nothing recorded."""
+        if mark is None:
+            return
+        values = dict(mark.values)
+        if mark.position_column is not None:
+            values[mark.position_column] = last_id
+        statement = (f'UPDATE "{mark.table}" SET ' + ", ".join(f'"{n}" = ?' for n in values)  # noqa: S608
+                     + " WHERE " + " AND ".join(f'"{n}" = ?' for n in mark.where))
+        cursor = c.sqlite_cursor
+        cursor.execute(statement, (*values.values(), *mark.where.values()))
+        if cursor.rowcount != 1:
+            raise mark.missing()
 
     def _check_guards(self, c: SQLiteCursor, guards: Guards | None) -> None:
         for record_id, version in (guards or {}).items():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -19,7 +20,19 @@ from domain.errors import (
     Unauthenticated,
 )
 from domain.identity import STAFF_ROLES, Actor, Duty, Role
-from domain.recording import Recordable, RecordedEvent, require_name, require_text, require_whole
+from domain.recording import (
+    Recordable,
+    RecordedEvent,
+    business_time,
+    require_name,
+    require_text,
+    require_whole,
+    utcnow,
+)
+
+# The longest a token may live (ten years): past that a lifetime is a typo, not a policy. A token
+# meant never to expire is issued without one, so that it says so.
+MAX_TOKEN_LIFETIME = timedelta(days=3650)
 
 
 class StaffMember(Recordable, Aggregate):
@@ -89,18 +102,28 @@ class StaffMember(Recordable, Aggregate):
             staff.active = False
 
     class TokenIssued(Event):
-        """An API token: only a hash of its secret is recorded; the secret is shown once."""
+        """An API token: only a hash of its secret is recorded; the secret is shown once.
+
+        Version 2 added ``expires_at`` (None: never). Tokens issued before it never expire.
+        """
 
         TOPIC = "realty.staff.token_issued"
+        class_version = 2
         token_id: uuid.UUID
         secret_hash: str
         label: str
+        expires_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["expires_at"] = None
 
         def apply(self, staff: StaffMember) -> None:
             staff.tokens[str(self.token_id)] = {
                 "secret_hash": self.secret_hash,
                 "label": self.label,
                 "issued_at": self.occurred_at,
+                "expires_at": self.expires_at,
                 "revoked_at": None,
             }
 
@@ -210,8 +233,10 @@ class StaffMember(Recordable, Aggregate):
         secret_hash: str,
         label: str,
         actor: Actor,
+        lifetime: timedelta | None = None,
         occurred_at: datetime | None = None,
     ) -> None:
+        """Record a token; it expires ``lifetime`` after it was issued (None: never)."""
         if actor.id != self.id:
             actor.require(Duty.MANAGE_STAFF)
         self._ensure_active()
@@ -219,13 +244,22 @@ class StaffMember(Recordable, Aggregate):
             raise InvalidValue("secret_hash", "must be a SHA-256 hex digest")
         if str(token_id) in self.tokens:
             raise InvalidValue("token_id", "is already issued")
+        when = business_time(occurred_at, self.last_occurred_at)
+        expires_at = None
+        if lifetime is not None:
+            if not timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
+                raise InvalidValue("lifetime", f"must be more than 0 and at most {MAX_TOKEN_LIFETIME.days} days")
+            expires_at = when + lifetime
+            if expires_at <= utcnow():  # back-dated so far that it would be born dead
+                raise InvalidValue("lifetime", "ends before now: the token would never work")
         self._record(
             self.TokenIssued,
             actor,
-            occurred_at,
+            when,
             token_id=token_id,
             secret_hash=secret_hash,
             label=require_text("label", label, 100),
+            expires_at=expires_at,
         )
 
     def revoke_token(
@@ -240,10 +274,18 @@ class StaffMember(Recordable, Aggregate):
             raise TokenAlreadyRevoked(token_id)
         self._record(self.TokenRevoked, actor, occurred_at, token_id=token_id, reason=require_text("reason", reason))
 
-    def token_matches(self, token_id: uuid.UUID, secret_hash: str) -> bool:
-        """True for a live token of an active member; compared in constant time."""
+    def token_matches(self, token_id: uuid.UUID, secret_hash: str, *, at: datetime | None = None) -> bool:
+        """True for a live token of an active member at ``at`` (default: now): not revoked, not
+        expired; the secret compared in constant time.
+
+        The expiry is judged on every call, not when the record was read: a record cached before
+        the token expired still refuses it afterwards.
+        """
         token = self.tokens.get(str(token_id))
         if token is None or token["revoked_at"] is not None or not self.active:
+            return False
+        expires_at = token.get("expires_at")  # absent in states built before tokens expired
+        if expires_at is not None and (at or utcnow()) >= expires_at:
             return False
         return hmac.compare_digest(token["secret_hash"], secret_hash)
 

@@ -252,6 +252,11 @@ class ProjectionRunner:
         self._thread = threading.Thread(target=self._run, name="realty-projector", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """The runner's thread is alive (a health check's question)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
@@ -263,16 +268,29 @@ class ProjectionRunner:
 
     def _run(self) -> None:
         next_acquire = 0.0
+        failures = 0  # steps failed in a row: an outage is logged when it starts and when it ends
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_acquire and len(self._leases) < len(self.projections):
                     self.acquire()
                     next_acquire = time.monotonic() + self.lease_retry
-                if self.step().more:
-                    continue  # catching up: the next batch at once
-                self._idle()  # up to date: wait for the log to grow, and gather a burst
-            except Exception:  # a database that went away: log it and keep trying
-                log.exception("projector step failed; retrying")
+                more = self.step().more
+                if failures:
+                    log.warning("projector works again after %d failed steps", failures)
+                    failures = 0
+                if not more:
+                    self._idle()  # up to date: wait for the log to grow, and gather a burst
+            except Exception as error:  # a database that went away: say so once and keep trying
+                if not failures:
+                    first_line = (str(error).strip().splitlines() or [""])[0]
+                    log.warning("projector step failed (%s: %s); retrying until it works", type(error).__name__,
+                                first_line)
+                log.debug("projector step failed", exc_info=True)
+                failures += 1
+                # A lease is a session's lock: a restarted server has ended it, and another process
+                # may hold the view by now. Let go of them all and take back whichever is free.
+                self.release()
+                next_acquire = 0.0
                 self._stop.wait(min(5.0, self.idle_wait * 4))
 
     def _idle(self) -> None:

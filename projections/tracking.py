@@ -140,6 +140,10 @@ def swap(cursor: Cursor, projection: Projection, new: Track, old: Track | None) 
 
 
 def _point_read_views(cursor: Cursor, projection: Projection, generation: int) -> None:
+    # Two projectors starting together on a fresh database would otherwise race on the catalog
+    # (GRANT on one schema from two transactions fails with "tuple concurrently updated"); the
+    # lock is held until this transaction ends.
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext('realty.read_views'))")
     cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {READ_SCHEMA}")
     cursor.execute(f"DO $$ BEGIN CREATE ROLE {READERS_ROLE} NOLOGIN; "
                    "EXCEPTION WHEN duplicate_object THEN NULL; END $$")

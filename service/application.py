@@ -3,11 +3,14 @@
 Command methods take primitives plus the acting identity (``Acting``) and return a
 ``CommandResult`` of ids and the new version. Library errors never escape: a missing aggregate
 becomes ``NotFound``, a lost race becomes ``ConcurrencyConflict``. A command called without an
-expected version reloads, re-checks its rules and retries a lost race up to three times.
+expected version reloads, re-checks its rules and retries a lost race (for up to
+``RETRY_SECONDS``, so that many writers on one record all get through, one after the other).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import random
 import threading
 import time
@@ -18,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
 from archive.audit_trail import AuditTrail
 from archive.checkpoints import CheckpointJournal, CheckpointScheduler
+from archive.recorders import RowMissing
 from archive.sealing_mapper import SealingMapper
 from archive.signing import SigningKeyring
 from domain.access_log import PersonalDataAccessLog, access_log_id
@@ -33,25 +37,36 @@ from domain.deal import Deal
 from domain.errors import ConcurrencyConflict, CustomerRestricted, DomainError, InvalidValue, NotFound
 from domain.identity import SYSTEM_ACTOR_ID, Actor, Role
 from domain.listing import Listing
+from domain.personal_data import ERASED, RESTRICTED, personal_field_names
 from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
 from domain.service_file import ServiceFile
 from domain.staff import StaffMember
-from service import tokens, views
+from service import metrics, store_outage, tokens, views
 from service.automations import Automations
 from service.erasure import ErasureCommands
 from service.exports import ExportCommands
+from service.idempotency import IdempotencyKeyTakenOver, mark_for_held_claim
 from service.ids import as_uuid
 from service.keyring import open_data_keys
 from service.projector import Views
 from service.reads import Reads, RecordCache
 from service.service_files import ServiceFileCommands
 from service.settings import Settings, load_settings
+from service.unsettled_saves import pending_events, recorded_position
 
-MAX_RETRIES = 3
+# A lost race is retried on fresh data (the rules re-checked) for this long, with a jittered
+# back-off growing to BACKOFF_CAP, at least MIN_RETRIES times: 32 writers on one customer take
+# about 32 rounds of a few milliseconds, and every one of them is a valid command that should land.
+RETRY_SECONDS = 3.0
+MIN_RETRIES = 3
+BACKOFF_CAP = 0.05
 # What may still be recorded on a restricted customer's service files: holds and disposition.
 _STORAGE_EVENTS = (ServiceFile.HoldPlaced, ServiceFile.HoldReleased, ServiceFile.DispositionProposed,
                    ServiceFile.DispositionApproved, ServiceFile.DispositionRejected, ServiceFile.DispositionCarriedOut)
 A = TypeVar("A")
+# The records that can grow long enough to be worth a snapshot (a short one never reaches the interval).
+_SNAPSHOTTED = (Customer, Deal, Listing, ServiceFile, StaffMember, PersonalDataAccessLog)
+log = logging.getLogger("realty.snapshots")
 
 # The reads of the command running in this thread (None outside commands: queries read fresh).
 _READS: ContextVar[Reads | None] = ContextVar("realty_command_reads", default=None)
@@ -130,8 +145,15 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self._cache = RecordCache(self.settings.cache_size)
+        self._reader_locks = [threading.Lock() for _ in range(64)]  # striped by reader
+        interval = self.settings.snapshot_interval
+        # After a save, the library snapshots a record whose new version is a multiple of this.
+        self.snapshotting_intervals = dict.fromkeys(_SNAPSHOTTED, interval) if interval else {}  # type: ignore[misc]
         super().__init__(env=self.settings.library_env())
         try:
+            if self.settings.database.backend == "postgres":  # a server that can go away and come back
+                store_outage.watch(self.recorder.datastore.pool, "event store", wait=self.settings.pool_timeout,  # type: ignore[attr-defined]
+                                   ping_always=self.settings.pool_pre_ping)
             self.data_keys = open_data_keys(self.settings, self.recorder)
             self.mapper.keys = self.data_keys
             self.retention_policy  # noqa: B018 - a bad schedule stops the start, not the first disposition
@@ -183,7 +205,34 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)
         self.data_keys.saved()
+        metrics.events_appended(len(recordings))  # every save of this process passes here
         return recordings
+
+    def _take_snapshots(self, processing_event: Any) -> None:
+        # After the events are committed, in writes of their own. A snapshot only shortens loading,
+        # so failing to take one (another process took it first, a key was shredded meanwhile)
+        # must not turn a recorded command into a reported failure: loading replays more events.
+        if not self.snapshots or not self.snapshotting_intervals:
+            return
+        for event in processing_event.events:
+            interval = self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id)))
+            if interval and event.originator_version % interval == 0:
+                try:
+                    self.take_snapshot(event.originator_id, version=event.originator_version)
+                except Exception as e:  # noqa: BLE001 - logged without content; the events are safe
+                    log.warning("no snapshot of record %s at version %d: %s", event.originator_id,
+                                event.originator_version, type(e).__name__)
+
+    def take_snapshot(self, aggregate_id: uuid.UUID, version: int | None = None,
+                      projector_func: Any = project_aggregate) -> None:
+        """Snapshot a record as recorded at ``version`` (sealed by the mapper like an event); not
+        when it reads as erased or restricted: an erased record's key is gone, and a restricted
+        one's placeholder is not its data (frozen into a snapshot, it would outlive the restriction)."""
+        aggregate: Any = self.repository.get(aggregate_id, version=version, projector_func=projector_func)
+        if _withholds_personal_data(vars(aggregate)):
+            return
+        assert self.snapshots is not None, "snapshots are off (REALTY_SNAPSHOT_INTERVAL=0)"
+        self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def check_sealing(self, progress: Callable[[int], Any] | None = None) -> tuple[int, list[Any]]:
         """Does every stored state open for its own row (``archive.sealing_check``)?"""
@@ -239,7 +288,8 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         ``step`` returns the records it changed (the first is the command's own record) and the id
         of any entity it created. Every record it read and did not change is guarded at write time.
         """
-        for attempt in range(1 + MAX_RETRIES):
+        deadline = time.monotonic() + RETRY_SECONDS
+        for attempt in itertools.count():
             reads = Reads(self._load, self._cache, fresh=attempt > 0)
             token = _READS.set(reads)
             try:
@@ -250,21 +300,31 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
                         raise
                     continue  # refuse only on what the store says, not on a cached copy
                 self._refuse_processing_restricted(changed)
+                saving = pending_events(changed)
+                # Under an Idempotency-Key, the same transaction marks the key's claim "recorded",
+                # or records nothing if a retry has taken the claim over (service.idempotency).
+                mark = mark_for_held_claim(changed[0].id, changed[0].version, entity_id)
                 try:
-                    recordings = self.save(*changed, guards=reads.guards(changed))
+                    recordings = self.save(*changed, guards=reads.guards(changed), mark=mark)
+                    position = recordings[-1].notification.id if recordings else None
+                except RowMissing:
+                    raise IdempotencyKeyTakenOver from None
                 except IntegrityError:
-                    # Pending key rows stay queued: a document's key was made before this loop, and
-                    # the retry's events still need it (a key of a record never saved is harmless).
-                    reads.forget(changed)
-                    if attempt == MAX_RETRIES:
-                        raise self._conflict(changed[0], reads) from None
-                    # Jittered back-off, so racing writers do not collide again in lockstep.
-                    time.sleep(random.uniform(0, 0.004 * (attempt + 1)))  # noqa: S311 - not crypto
-                    continue
+                    # Our own commit, whose answer a broken connection lost, looks like a lost race.
+                    position = recorded_position(self, saving)
+                    if position is None:
+                        # Pending key rows stay queued: a document's key was made before this loop, and
+                        # the retry's events still need it (a key of a record never saved is harmless).
+                        reads.forget(changed)
+                        if attempt >= MIN_RETRIES and time.monotonic() >= deadline:
+                            raise self._conflict(changed[0], reads) from None
+                        # Jittered back-off, so racing writers do not collide again in lockstep.
+                        time.sleep(random.uniform(0, min(0.004 * 2 ** attempt, BACKOFF_CAP)))  # noqa: S311 - not crypto
+                        continue
+                    self.data_keys.saved()
                 reads.remember(changed)
-                self.checkpoint_scheduler.appended(len(recordings))
+                self.checkpoint_scheduler.appended(len(saving))
                 self.after_append()
-                position = recordings[-1].notification.id if recordings else None
                 return CommandResult(str(changed[0].id), changed[0].version, entity_id, position)
             finally:
                 _READS.reset(token)
@@ -384,12 +444,19 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         return self._staff_command(acting, staff_id, expected_version, lambda s, a: s.deactivate(
             reason=reason, actor=a, occurred_at=occurred_at))
 
-    def issue_token(self, acting: Acting, staff_id: str, *, label: str) -> tuple[str, CommandResult]:
-        """A new API token for a staff member: the token (shown once) and the recorded result."""
+    def issue_token(self, acting: Acting, staff_id: str, *, label: str, expires_in_days: int | None = None,
+                    occurred_at: datetime | None = None) -> tuple[str, CommandResult]:
+        """A new API token for a staff member: the token (shown once) and the recorded result.
+
+        It expires ``expires_in_days`` after ``occurred_at`` (default: the token lifetime setting;
+        0: never).
+        """
         target = as_uuid(staff_id, "staff_member_id")
+        days = self.settings.token_lifetime_days if expires_in_days is None else expires_in_days
         token, token_id, secret_hash = tokens.new_token(target)
         result = self._staff_command(acting, target, None, lambda s, a: s.issue_token(
-            token_id=token_id, secret_hash=secret_hash, label=label, actor=a))
+            token_id=token_id, secret_hash=secret_hash, label=label, lifetime=tokens.lifetime_of(days), actor=a,
+            occurred_at=occurred_at))
         return token, CommandResult(result.id, result.version, str(token_id), result.position)
 
     def revoke_token(self, acting: Acting, staff_id: str, *, token_id: str, reason: str) -> CommandResult:
@@ -449,7 +516,14 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
             log.record_read(subject_id=subject, subject_kind=subject_kind, purpose=purpose, reader=actor)
             return [log], None
 
-        return self._execute(acting, step)
+        # Every full read by one reader appends to the same log of the day, so a reader's parallel
+        # reads race each other (a script, an export, a busy screen): one reader's reads go one at
+        # a time in this process, and only a race with another process is left to the retries.
+        with self._reader_lock(acting.staff_id):
+            return self._execute(acting, step)
+
+    def _reader_lock(self, reader_id: Any) -> threading.Lock:
+        return self._reader_locks[hash(str(reader_id)) % len(self._reader_locks)]
 
     # --- listings --------------------------------------------------------------------------
 
@@ -918,3 +992,14 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
             if len(batch) < page:
                 return counts
             start = batch[-1].id + 1
+
+
+def _withholds_personal_data(state: Any) -> bool:
+    """Whether a personal field anywhere in a record's state reads as erased or restricted."""
+    if isinstance(state, dict):
+        names = personal_field_names()
+        return any(v in (ERASED, RESTRICTED) if k in names and isinstance(v, str) else _withholds_personal_data(v)
+                   for k, v in state.items())
+    if isinstance(state, list | tuple):
+        return any(_withholds_personal_data(v) for v in state)
+    return False

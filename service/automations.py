@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from domain.errors import DomainError
 from projections.projection import ts
 from projections.store import Lease
+from service.store_outage import describe
 
 if TYPE_CHECKING:
     from service.application import RealtyLedger
@@ -130,11 +131,24 @@ class Automations:
             self._lease = None
 
     def _run(self, interval: float) -> None:
+        failures = 0  # passes failed in a row: an outage is logged when it starts and when it ends
         while not self._stop.wait(interval):
             try:
                 if self._lease is None:
                     self._lease = self.ledger.views.store.try_lease("automations")
                 if self._lease is not None:
                     self.run_once()
-            except Exception:  # a database that went away: try again next time
-                log.exception("automation pass failed; trying again in %s s", interval)
+            except Exception as error:  # a database that went away: say so once, try again next time
+                if not failures:
+                    log.warning("automation pass failed (%s); trying again every %s s", describe(error), interval)
+                log.debug("automation pass failed", exc_info=True)
+                failures += 1
+                # The lease is a session's lock, which a restarted server has ended: another process
+                # may run the automations by now. Take it again next time if it is free.
+                if self._lease is not None:
+                    self._lease.release()
+                    self._lease = None
+                continue
+            if failures:
+                log.warning("automations work again after %d failed passes", failures)
+                failures = 0

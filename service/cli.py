@@ -265,7 +265,8 @@ def cmd_service_account_add(args: argparse.Namespace) -> int:
 def cmd_token_issue(args: argparse.Namespace) -> int:
     app = _open(_settings(args))
     try:
-        token, issued = app.issue_token(_acting(args), args.staff_id, label=args.label)
+        token, issued = app.issue_token(_acting(args), args.staff_id, label=args.label,
+                                        expires_in_days=args.expires_in_days)
     finally:
         app.close()
     _print_token(issued.entity_id or "", token, f" for staff member {issued.id}")
@@ -498,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = token_actions.add_parser("issue", help="issue a token for a staff member (shown once)")
     p.add_argument("staff_id")
     p.add_argument("--label", required=True, help="where the token will be used")
+    p.add_argument("--expires-in-days", type=int, metavar="N",
+                   help="days the token lives (0: never expires; default: REALTY_TOKEN_LIFETIME_DAYS)")
     p.add_argument("--by", help="the acting staff id (default: the system)")
     p.set_defaults(func=cmd_token_issue)
     p = token_actions.add_parser("revoke", help="revoke a token at once")
@@ -517,11 +520,15 @@ def build_parser() -> argparse.ArgumentParser:
     from service import cli_views
 
     cli_views.add_parsers(sub, _Parser)
-    from service import cli_archive, cli_files, cli_keys
+    from service import cli_archive, cli_backup, cli_files, cli_keys
 
     cli_archive.add_parsers(sub, _Parser)
     cli_keys.add_parsers(sub, _Parser)
     cli_files.add_parsers(sub, _Parser)
+    cli_backup.add_parsers(sub, _Parser)
+    from service import cli_secrets
+
+    cli_secrets.add_parsers(sub, _Parser)
 
     for kind, help_text in (
         ("customer", "customers (客户)"),

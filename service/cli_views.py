@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from projections import tracking
@@ -38,7 +39,10 @@ def cmd_projector(args: argparse.Namespace) -> int:
             automations = app.start_automations()
         runner.start()
         reported: list[str] = []
+        heartbeat = Path(args.heartbeat) if args.heartbeat else None
         while not stop.wait(1.0):
+            if heartbeat is not None and runner.running:  # a health check reads its age (docker-compose.yml)
+                heartbeat.touch()
             if runner.owned != reported:
                 reported = runner.owned
                 print(f"keeping: {', '.join(reported) or '(none yet)'}", flush=True)
@@ -157,6 +161,8 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--only", action="append", metavar="NAME", help="keep only this view (repeatable)")
     p.add_argument("--once", action="store_true", help="catch up once and exit")
     p.add_argument("--no-automations", action="store_true", help="do not run the SLA and pool automations here")
+    p.add_argument("--heartbeat", metavar="FILE",
+                   help="touch FILE every second while the projector runs (for a container health check)")
     p.set_defaults(func=cmd_projector)
 
     group = sub.add_parser("projections", help="the views: status, rebuild")

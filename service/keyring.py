@@ -12,6 +12,7 @@ from typing import Any
 
 from archive.data_keys import DataKeys
 from archive.master_keys import MasterKeys
+from archive.shredding_register import ShreddingRegister
 from archive.sql import Database
 from service.settings import Settings
 
@@ -25,6 +26,7 @@ def master_keys(settings: Settings) -> MasterKeys:
 def open_data_keys(settings: Settings, recorder: Any, *, may_init: bool = True) -> DataKeys:
     db = Database(recorder.datastore)
     keys = DataKeys(db, master_keys(settings), cache_seconds=settings.key_cache_seconds)
+    keys.register = ShreddingRegister(settings.shredding_register_path)
     keys.open(events_table=db.table(recorder.events_table_name), may_init=may_init)
     recorder.data_keys = keys
     return keys

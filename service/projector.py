@@ -28,6 +28,7 @@ from projections.satisfaction import SATISFACTION
 from projections.service_desk import SERVICE_DESK
 from projections.staff_performance import STAFF_PERFORMANCE
 from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
+from service import store_outage
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +68,11 @@ def open_view_store(settings: Settings) -> ViewStore:
     path = settings.views_file
     if path is not None:
         return SQLiteViewStore(path)
-    return PostgresViewStore(settings.postgres_conninfo())
+    store = PostgresViewStore(settings.postgres_conninfo())
+    # Its pool waits and reconnects like the log's (a 30 s wait and minutes of back-off otherwise).
+    store_outage.watch(store._pool, "views", wait=settings.pool_timeout,  # noqa: SLF001 - the store's own pool
+                       ping_always=settings.pool_pre_ping)
+    return store
 
 
 def open_event_log(settings: Settings, ledger: RealtyLedger) -> EventLog:

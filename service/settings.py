@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archive.s3_documents import S3DocumentStore
 from domain.rules import HANDOVER_RETURN_VISIT_AFTER, POOL_PROTECTION_PERIOD
+from domain.staff import MAX_TOKEN_LIFETIME
 
 DEFAULT_DATABASE_URL = "sqlite:///var/realty.sqlite3"
 
@@ -127,14 +128,23 @@ class Settings(BaseSettings):
     # Connection pool per process (PostgreSQL); the library opens it eagerly.
     pool_size: int = Field(default=5, ge=1, le=100)
     pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Seconds a request waits for a pooled connection (or for a new connection to the server) before
+    # it is answered 503 store_unavailable; while the server is down the wait is cut short
+    # (service.store_outage). The library calls it POSTGRES_CONNECT_TIMEOUT.
+    pool_timeout: int = Field(default=5, ge=1, le=600)
     # Seconds a writer waits for the log's table lock before giving up.
     lock_timeout: int = Field(default=10, ge=0, le=600)
-    # Test each pooled connection with a round trip before use. Off: the library already retries
-    # a statement that fails on a broken connection, and the ping costs every command a round trip.
+    # Test each pooled connection with a round trip before use. Off: a connection the server has
+    # closed is found without one (service.store_outage), the library retries a statement that fails
+    # on a broken connection, and the ping costs every command a round trip.
     pool_pre_ping: bool = False
     # Records each process keeps for commands to read (0 turns the cache off). Safe at any size:
     # every cached read is checked when the command writes (see service.reads).
     cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    # A sealed snapshot of a record every this many of its events, so that loading a long history
+    # reads one snapshot and fewer than this many events (0 turns snapshots off; why 100: the
+    # scale section of benchmarks/README.md).
+    snapshot_interval: int = Field(default=100, ge=0, le=1_000_000)
     # The Ed25519 keys that sign checkpoints: a directory made by `realty audit init-keys` (default:
     # keys/ next to a SQLite store, var/keys for PostgreSQL), or one PEM given as a secret.
     signing_keys_dir: Path | None = None
@@ -146,6 +156,10 @@ class Settings(BaseSettings):
     # <store>-checkpoints.jsonl beside a SQLite store, var/checkpoints-<dbname>.jsonl for PostgreSQL:
     # one journal per log, so two stores in one directory never hold each other to their own).
     checkpoint_journal: Path | None = None
+    # Every destruction of data keys (crypto-shredding) is also appended to this file, outside the
+    # database and every backup, so that a restore destroys them again (default: <store>-shredded.jsonl
+    # beside a SQLite store, var/shredded-<dbname>.jsonl for PostgreSQL; see archive.shredding_register).
+    shredding_register: Path | None = None
     # Names this log in its checkpoints, so a witness never confuses two logs.
     ledger_origin: str = Field(default="realty-ledger", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
     # The service signs a checkpoint after this many new events, and at this interval (seconds)
@@ -187,12 +201,19 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=2000, ge=1, le=100_000)
     # How long a list route given min_position waits for its view to reach it before a 503.
     read_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # How long an Idempotency-Key stays "in progress" (409) before a retry may take the claim over
+    # (service.idempotency). Longer than a request takes (its lock and pool waits, its 3 s of race
+    # retries); a request still running when its claim is taken over records nothing, so a short
+    # value costs slow requests their answer, never a double record.
+    idempotency_claim_seconds: float = Field(default=30.0, gt=0, le=86_400)
     # Automations: customers untouched by their consultant this many days return to the team's
     # public pool; a return visit falls due this many days after handover; the automations run at
     # this interval (seconds; 0 turns them off).
     pool_protection_days: int = Field(default=POOL_PROTECTION_PERIOD.days, ge=1, le=365)
     return_visit_after_days: int = Field(default=HANDOVER_RETURN_VISIT_AFTER.days, ge=1, le=365)
     automation_interval: float = Field(default=60.0, ge=0, le=86_400)
+    # Days an API token lives when its issuer names no lifetime (0: tokens never expire).
+    token_lifetime_days: int = Field(default=90, ge=0, le=MAX_TOKEN_LIFETIME.days)
 
     @field_validator("database_url")
     @classmethod
@@ -266,6 +287,15 @@ class Settings(BaseSettings):
         return self.keys_dir.parent / f"checkpoints-{db.dbname}.jsonl"
 
     @property
+    def shredding_register_path(self) -> Path:
+        if self.shredding_register is not None:
+            return self.shredding_register
+        db = self.database
+        if db.path is not None:
+            return db.path.with_name(f"{db.path.stem}-shredded.jsonl")
+        return self.keys_dir.parent / f"shredded-{db.dbname}.jsonl"
+
+    @property
     def views_file(self) -> Path | None:
         db = self.database
         if db.path is None:
@@ -275,13 +305,15 @@ class Settings(BaseSettings):
     def postgres_conninfo(self) -> str:
         db = self.database
         return psycopg.conninfo.make_conninfo(host=db.host, port=db.port, user=db.user, password=db.password or None,
-                                              dbname=db.dbname, connect_timeout=10)
+                                              dbname=db.dbname, connect_timeout=max(2, self.pool_timeout))
 
     def library_env(self) -> dict[str, str]:
         """The eventsourcing environment for these settings (the one translation point)."""
         db = self.database
         # The library's own cache stays off: ours (service.reads) is checked at write time.
         env = {"AGGREGATE_CACHE_MAXSIZE": ""}
+        if self.snapshot_interval:
+            env["IS_SNAPSHOTTING_ENABLED"] = "y"  # the snapshots table (realty_snapshots / stored_snapshots)
         if db.backend == "sqlite":
             assert db.path is not None
             env.update(
@@ -302,16 +334,37 @@ class Settings(BaseSettings):
                 POSTGRES_POOL_SIZE=str(self.pool_size),
                 POSTGRES_MAX_OVERFLOW=str(self.pool_max_overflow),
                 POSTGRES_LOCK_TIMEOUT=str(self.lock_timeout),
-                POSTGRES_CONNECT_TIMEOUT="10",
+                POSTGRES_CONNECT_TIMEOUT=str(self.pool_timeout),
                 POSTGRES_PRE_PING="y" if self.pool_pre_ping else "n",
             )
         return env
 
 
+SECRETS_DIR_VARIABLE = "REALTY_SECRETS_DIR"
+
+
+def secrets_dir() -> Path | None:
+    """Where settings may also come from files, one per setting, named after its variable
+    (``realty_master_keys``, ``realty_signing_key_pem``, ``realty_database_url``…): Docker and
+    Kubernetes mount secrets so (``/run/secrets``), which keeps them out of the environment, where
+    ``docker inspect`` and ``/proc/<pid>/environ`` would show them. A variable set in the
+    environment wins over its file."""
+    import os
+
+    given = os.environ.get(SECRETS_DIR_VARIABLE, "").strip()
+    if not given:
+        return None
+    path = Path(given)
+    if not path.is_dir():
+        raise SettingsError(f"invalid settings: {SECRETS_DIR_VARIABLE}: {given} is not a directory")
+    return path
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment (and overrides), or a SettingsError naming the bad field."""
+    """Settings from the environment, the secrets directory (``REALTY_SECRETS_DIR``) and overrides,
+    or a SettingsError naming the bad field."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides, _secrets_dir=secrets_dir())  # type: ignore[arg-type,call-arg]
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -4,7 +4,8 @@ A token reads ``rlt_<staff id>_<token id>_<secret>``. The two ids let the server
 record and the token on it without a lookup table; the secret (32 random bytes, URL-safe base64)
 is what proves possession. Only ``SHA-256(secret)`` is recorded, in the staff member's history,
 so issuing and revoking a token is on the record like any other act, and a copy of the database
-yields no usable token. A secret of 256 random bits needs no slow password hash.
+yields no usable token. A secret of 256 random bits needs no slow password hash. A token lives a
+number of days from its issue (``REALTY_TOKEN_LIFETIME_DAYS`` by default; 0: for ever).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 PREFIX = "rlt"
 SECRET_BYTES = 32
@@ -39,6 +41,17 @@ def new_token(staff_id: uuid.UUID) -> tuple[str, uuid.UUID, str]:
     token_id = uuid.uuid4()
     secret = base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).rstrip(b"=").decode("ascii")
     return f"{PREFIX}_{staff_id.hex}_{token_id.hex}_{secret}", token_id, hash_secret(secret)
+
+
+def lifetime_of(days: int) -> timedelta | None:
+    """A token's lifetime in days as the domain takes it: None (never expires) for 0.
+
+    Any other count is passed on for the domain to judge; one beyond what ``timedelta`` holds is
+    passed as its largest, so it is refused with the domain's message rather than an overflow.
+    """
+    if days == 0:
+        return None
+    return timedelta(days=max(-timedelta.max.days, min(days, timedelta.max.days)))
 
 
 def from_authorization(header: str) -> str | None:

@@ -24,6 +24,7 @@ from service.api.routes import (
     views_desk,
 )
 from service.api.routes import events as event_routes
+from service.api.routes import metrics as metric_routes
 from service.api.routes import projections as projection_routes
 from service.api.routes import views as view_routes
 from service.application import RealtyLedger
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     app.include_router(views_desk.router)
     app.include_router(views_analytics.router)
     app.include_router(projection_routes.router)
+    app.include_router(metric_routes.router)
     document_problems(app)
     return app
 
@@ -85,8 +87,19 @@ _PROBLEMS = {
     412: "If-Match names a version the record has moved past",
     413: "the body is over 1 MiB (a document upload: over `max_document_bytes`)",
     422: "the body does not match the schema, or a value the domain refuses",
+    503: "the store does not answer now (down, restarting, busy): send it again after `Retry-After` seconds",
 }
-_PUBLIC_PROBLEMS = {503: "the store does not answer"}
+_PUBLIC_PROBLEMS = {503: _PROBLEMS[503]}
+_RETRY_AFTER = {"description": "seconds to wait before sending the request again",
+                "schema": {"type": "integer", "minimum": 0}}
+# Every POST can be refused before its route runs: a body that is not JSON (or not UTF-8), a
+# malformed Idempotency-Key (middleware), a malformed If-Match (deps.expected_version).
+_BAD_REQUEST = "the body is not JSON, or a malformed `If-Match` / `Idempotency-Key` header"
+# A service file's commands and document reads (problems.STATUS_OF), and a raw document upload.
+_GONE = "the service file was disposed of, or the document's key destroyed by an erasure"
+_UNSUPPORTED = "the bytes are none of the accepted document types, or contradict the declared Content-Type"
+# A JSON route sent another media type (text/plain, a form, none at all): problems.install.
+_NOT_JSON = "the body is not sent as `application/json`"
 _PROBLEM_SCHEMA = {
     "type": "object",
     "description": "RFC 9457 problem details with a stable code",
@@ -108,7 +121,7 @@ _BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "rlt_<staf
                   "description": "a staff member's or service account's API token (see `realty token issue`)"}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
              "description": 'the ETag of a GET (e.g. "7"): run only if the record is still at that version, else 412',
-             "schema": {"type": "string", "examples": ['"7"']}}
+             "schema": {"type": "string", "pattern": '^[ \\t]*(W/)?"?[0-9]{1,18}"?[ \\t]*$', "examples": ['"7"']}}
 
 
 def conditional_routes(app: FastAPI) -> set[str]:
@@ -141,11 +154,25 @@ def document_problems(app: FastAPI) -> None:
         ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         schema["components"]["securitySchemes"] = {"bearer": _BEARER_SCHEME}
         conditional = conditional_routes(app)
-        for operations in schema["paths"].values():
-            for operation in operations.values():
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
                 public = operation["operationId"].startswith("health.")
-                for status, why in (_PUBLIC_PROBLEMS if public else _PROBLEMS).items():
+                problems = dict(_PUBLIC_PROBLEMS if public else _PROBLEMS)
+                if method == "post":
+                    problems[400] = _BAD_REQUEST
+                if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                    problems[415] = _NOT_JSON
+                if "{file_id}" in path and (method == "post" or "{document_id}" in path):
+                    problems[410] = _GONE
+                if "application/json" not in operation.get("requestBody", {}).get("content", {"application/json": 0}):
+                    problems[415] = _UNSUPPORTED
+                for status, why in problems.items():
                     operation["responses"][str(status)] = {"description": why, "content": ref}
+                operation["responses"]["503"]["headers"] = {"Retry-After": _RETRY_AFTER}
+                # The problems a route declares itself (``responses=``) are problem details too.
+                for status, response in operation["responses"].items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = ref
                 if not public:
                     operation["security"] = [{"bearer": []}]
                 if operation["operationId"] in conditional:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -184,6 +185,9 @@ async def _confirm_refusal(ledger: RealtyLedger, token: str, caller: Principal) 
 AccessDep = Annotated[Access, Depends(get_access)]
 
 
+IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,18})"?')  # the ETag of a GET ("7"), weak or bare alike
+
+
 async def expected_version(request: Request) -> int | None:
     """``If-Match: "7"`` (the ETag of a GET) makes a command conditional on version 7.
 
@@ -193,10 +197,12 @@ async def expected_version(request: Request) -> int | None:
     if_match = request.headers.get("if-match")
     if if_match is None:
         return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    # ASCII digits only, and few enough for a version: str.isdigit() also passes "²", which int()
+    # refuses (a 500), and a 100-digit number overflows the store's integer.
+    etag = IF_MATCH.fullmatch(if_match.strip(" \t"))
+    if etag is None:
         raise Problem(400, "invalid_if_match", "Invalid If-Match", 'If-Match must be an ETag like "7"')
-    return int(text)
+    return int(etag.group(1))
 
 
 ExpectedVersionDep = Annotated[int | None, Depends(expected_version)]

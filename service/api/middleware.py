@@ -1,4 +1,5 @@
-"""What every request goes through: a request id, the body limit, idempotency keys, one log line.
+"""What every request goes through: a request id, the body limit, idempotency keys, one log line
+and its count and latency for ``GET /metrics`` (``service.metrics``).
 
 One plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``: that wraps every request
 in a task group and re-streams every response, which cost about as much CPU as a whole command.
@@ -22,9 +23,18 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import tokens
-from service.api.problems import invalid_token, problem_response
-from service.idempotency import IdempotencyStore, fingerprint, scope_of
+from archive.content_types import DocumentTooLarge
+from service import metrics, tokens
+from service.api.problems import (
+    BodyTooLarge,
+    domain_problem,
+    invalid_token,
+    payload_too_large,
+    problem_response,
+    store_unavailable,
+)
+from service.idempotency import HELD, HeldClaim, IdempotencyStore, RecordedCommand, fingerprint, scope_of
+from service.store_outage import STORE_ERRORS
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -58,24 +68,27 @@ class RequestPipeline:
             await send(message)
 
         length = headers.get("content-length")
+        if length is None:  # chunked, or no body: counted as it comes (a Content-Length is judged up front)
+            receive = _limited(scope, receive)
         try:
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES) and (
-                    not length.isdigit() or int(length) > _own_limit(scope)):
-                response = problem_response(413, "payload_too_large", "Payload too large",
-                                            f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-                await response(scope, receive, send_with_id)
+            # isascii: "²" passes isdigit() but not int() (in-process; a server's parser refuses it first).
+            if length is not None and (not _is_count(length) or int(length) > MAX_BODY_BYTES) and (
+                    not _is_count(length) or int(length) > _own_limit(scope)):
+                await payload_too_large(MAX_BODY_BYTES)(scope, receive, send_with_id)
             elif scope["method"] == "POST" and "idempotency-key" in headers and "authorization" in headers:
                 await self._idempotent(scope, receive, send_with_id, headers)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", None) or metrics.UNMATCHED
+            seconds = time.perf_counter() - started
+            metrics.observe_request(scope["method"], route, status, seconds)
             access_log.info(json.dumps({
                 "request_id": request_id,
                 "method": scope["method"],
-                "route": getattr(route, "path", None) or "unmatched",
+                "route": route,
                 "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round(seconds * 1000, 1),
                 "actor_id": state.get("actor_id"),
             }))
 
@@ -85,11 +98,24 @@ class RequestPipeline:
             await problem_response(400, "invalid_idempotency_key", "Invalid Idempotency-Key",
                                    "an Idempotency-Key is 1-200 printable ASCII characters")(scope, receive, send)
             return
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except BodyTooLarge as error:
+            await payload_too_large(error.limit)(scope, receive, send)
+            return
+        except DocumentTooLarge as error:
+            await domain_problem(error)(scope, receive, send)
+            return
         store: IdempotencyStore = scope["app"].state.idempotency
         owner, print_ = scope_of(headers["authorization"]), fingerprint(scope["method"], scope["path"], body)
-        claim = await run_in_threadpool(store.claim, owner, key, print_)
-        if claim.outcome != "new" and not await _still_valid(scope, headers["authorization"]):
+        try:
+            claim = await run_in_threadpool(lambda: store.claim(
+                owner, key, print_, claim_seconds=scope["app"].state.ledger.settings.idempotency_claim_seconds))
+            valid = claim.outcome == "new" or await _still_valid(scope, headers["authorization"])
+        except STORE_ERRORS:  # out here no exception handler answers for the app: nothing claimed, retry later
+            await store_unavailable().response()(scope, receive, send)
+            return
+        if not valid:
             # A stored answer goes back only to a caller who could make the request now: a token
             # revoked since (or a holder deactivated) gets a 401, not its earlier answer.
             await invalid_token().response()(scope, receive, send)
@@ -107,6 +133,9 @@ class RequestPipeline:
         if answer is not None:
             await answer(scope, receive, send)
             return
+        # "recorded": the first request's command was recorded and its process died before it stored
+        # the answer. Not run again; the retry is told so (and the answer kept for later retries).
+        app = self.app if claim.recorded is None else _recorded(claim.recorded)
 
         start: Message = {}
         chunks: list[bytes] = []
@@ -114,25 +143,44 @@ class RequestPipeline:
         async def replay_body() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
+        completed = False
+
         async def capture(message: Message) -> None:
-            nonlocal start
+            nonlocal start, completed
             if message["type"] == "http.response.start":
                 start = message
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                status = start.get("status", 500)
+                if not message.get("more_body", False) and status < 500:  # a 5xx is no answer: retry for real
+                    # Kept before the client has the answer: a retry sent the moment it arrives is
+                    # replayed, not told that the first request is still in progress.
+                    kept = {h: v for h, v in Headers(raw=start.get("headers", [])).items() if h in _REPLAYED_HEADERS}
+                    await run_in_threadpool(lambda: store.complete(owner, key, status, kept, b"".join(chunks),
+                                                                   token=claim.token))
+                    completed = True
             await send(message)
 
+        held = HELD.set(HeldClaim(owner, key, claim.token))  # the command's save marks the claim with it
         try:
-            await self.app(scope, replay_body, capture)
-        except BaseException:
-            await run_in_threadpool(store.release, owner, key)
-            raise
-        status = start.get("status", 500)
-        if status >= 500:  # not an answer: let the client retry for real
-            await run_in_threadpool(store.release, owner, key)
-            return
-        kept = {h: v for h, v in Headers(raw=start.get("headers", [])).items() if h in _REPLAYED_HEADERS}
-        await run_in_threadpool(store.complete, owner, key, status, kept, b"".join(chunks))
+            await app(scope, replay_body, capture)
+        finally:
+            HELD.reset(held)
+            if not completed:
+                await run_in_threadpool(lambda: store.release(owner, key, token=claim.token))
+
+
+def _recorded(command: RecordedCommand) -> ASGIApp:
+    return problem_response(
+        409, "idempotency_key_recorded", "Command recorded",
+        f"the first request with this Idempotency-Key was recorded (record {command.record_id} at version "
+        f"{command.version}) but its answer was lost; it is not recorded again",
+        record_id=command.record_id, version=command.version, entity_id=command.entity_id,
+        position=command.position)
+
+
+def _is_count(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _own_limit(scope: Scope) -> int:
@@ -148,6 +196,30 @@ def _own_limit(scope: Scope) -> int:
         if setting and route.matches(scope)[0] is Match.FULL:
             return int(getattr(scope["app"].state.ledger.settings, setting))
     return MAX_BODY_BYTES
+
+
+def _limited(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` for a body without ``Content-Length``: it stops a body at the limit of its route
+    while it arrives, so no endless chunked body is read into memory (or into a JSON parser).
+
+    Over the general limit it raises ``BodyTooLarge`` (413 ``payload_too_large``); over a route's
+    own limit, that route's ``DocumentTooLarge``, as the route itself would.
+    """
+    seen = 0
+    limit: int | None = None
+
+    async def receive_limited() -> Message:
+        nonlocal seen, limit
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY_BYTES or (limit is not None and seen > limit):
+            if limit is None:
+                limit = _own_limit(scope)
+            if seen > limit:
+                raise BodyTooLarge(limit) if limit == MAX_BODY_BYTES else DocumentTooLarge(limit)
+        return message
+
+    return receive_limited
 
 
 def _routes(routes: Any) -> Any:

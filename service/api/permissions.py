@@ -191,6 +191,9 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "events.list": _EVENT_FEED,
     "events.stream": _EVENT_FEED,
     # --- end of events ---
+    # --- metrics (Prometheus scrapes with a service account's token; no personal data in them) ---
+    "metrics.read": {AD: Scope.ANY, SA: Scope.ANY},
+    # --- end of metrics ---
 }
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from archive.content_types import DocumentTooLarge, UnsupportedDocumentType
 from domain import errors as e
+from service.store_outage import RETRY_AFTER_SECONDS, STORE_ERRORS
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://realty-ledger.example/problems/"
@@ -64,6 +65,34 @@ def invalid_token() -> Problem:
     return Problem(401, "unauthenticated", "Unauthenticated", "the token is not valid")
 
 
+def store_unavailable() -> Problem:
+    """The store cannot be reached now (down, restarting, no connection free in time): the same
+    request may be sent again after ``Retry-After`` seconds (with its Idempotency-Key, it is never
+    recorded twice, see ``service.idempotency``)."""
+    return Problem(503, "store_unavailable", "Store unavailable", "the event store does not answer",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class BodyTooLarge(HTTPException):
+    """A body sent without ``Content-Length`` (chunked) that grew past the limit while it was read.
+
+    An ``HTTPException`` because FastAPI's body parsing passes those on as they are (any other
+    error while it reads a body becomes a 400).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request bodies are limited to {limit} bytes")
+        self.limit = limit
+
+
+def payload_too_large(limit: int) -> JSONResponse:
+    return problem_response(413, "payload_too_large", "Payload too large", f"request bodies are limited to {limit} bytes")
+
+
+def domain_problem(error: e.DomainError) -> JSONResponse:
+    return problem_response(status_of(error), error.code, type(error).__name__, error.message, context=error.context)
+
+
 def status_of(error: e.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
@@ -78,6 +107,12 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 
 
 def install(app: FastAPI) -> None:
+    async def _store_unavailable(_: Request, __: Exception) -> JSONResponse:
+        return store_unavailable().response()
+
+    for error in STORE_ERRORS:  # the access log records the 503; service.store_outage logs the outage
+        app.add_exception_handler(error, _store_unavailable)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         # A caller let in on a cached staff record is refused only once a fresh read agrees.
@@ -92,10 +127,19 @@ def install(app: FastAPI) -> None:
             # The caller's If-Match named a version the record has moved past.
             return problem_response(412, "precondition_failed", "Precondition failed", exc.message,
                                     context=exc.context)
-        return problem_response(status_of(exc), exc.code, type(exc).__name__, exc.message, context=exc.context)
+        return domain_problem(exc)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return payload_too_large(exc.limit)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if isinstance(exc.body, bytes) and exc.body:
+            # FastAPI hands a JSON route the raw bytes when the Content-Type is not JSON (text/plain,
+            # a form, none at all): the media type is wrong, not the fields.
+            return problem_response(415, "unsupported_media_type", "Unsupported media type",
+                                    "this route takes a JSON body: send Content-Type: application/json")
         fields = [
             {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
             for err in exc.errors()

@@ -39,7 +39,7 @@ def _int(request: Request, name: str, default: int | None, low: int, high: int) 
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # "²" passes isdigit() alone
         raise Problem(422, f"invalid_{name}", "Invalid value", f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 

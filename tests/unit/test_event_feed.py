@@ -45,7 +45,7 @@ def test_a_tokens_secret_hash_is_never_in_the_feed() -> None:
     issued = staff.collect_events()[-1]
     assert isinstance(issued, StaffMember.TokenIssued)
     sent = envelope(issued, 7, 6)
-    assert set(sent["data"]) == {"token_id", "label"}
+    assert set(sent["data"]) == {"token_id", "label", "expires_at"}
     assert secret_hash not in json.dumps(sent)
     assert sent["record_kind"] == "staff"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,6 +16,7 @@ from service.api.schemas.common import Body
 from service.archive_exports import ExportFailed, export_file, run_export
 
 router = APIRouter(prefix="/archive", tags=["archive"])
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a stable problem code, as the export CLI prefixes its errors
 
 
 class ExportCreate(Body):
@@ -57,14 +59,23 @@ async def create_export(body: ExportCreate, access: AccessDep) -> Any:
                                        archive_no=body.archive_no, fmt=body.format, recipient=body.encrypt_to)
     except ExportFailed as e:
         code, _, detail = str(e).partition(": ")
+        if not _CODE.fullmatch(code):
+            # The CLI's own prefix ("cannot use the recipient key <server path>"): not a code, and a
+            # server path is nobody's business; what follows it says what was wrong.
+            code = "export_failed"
         status = 404 if code == "not_found" else 403 if code == "not_permitted" else 422
         raise Problem(status, code if detail else "export_failed", "Export failed", detail or str(e)) from None
     made["download"] = f"/archive/exports/{made['export_id']}"
     return JSONResponse(made, status_code=201, headers={"Location": made["download"]})
 
 
+_PACKAGE = {200: {"description": "the package file: a tar or a zip, as it was asked for",
+                  "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                              for t in ("application/x-tar", "application/zip")}}}
+
+
 @router.get("/exports/{export_id}", name="archive.download_export", response_class=FileResponse,
-            summary="Download a sealed package made by POST /archive/exports")
+            responses=_PACKAGE, summary="Download a sealed package made by POST /archive/exports")
 def download_export(export_id: str, access: AccessDep) -> Any:
     path = export_file(access.ledger.settings, export_id)
     media = "application/x-tar" if path.suffix == ".tar" else "application/zip"

@@ -18,7 +18,7 @@ from archive.audit_trail import checkpoint_dict
 from archive.checkpoints import EmptyLog
 from archive.signing import KeyringError
 from domain.identity import Role
-from service import audit_reads
+from service import audit_reads, metrics
 from service.api.deps import AccessDep
 from service.api.problems import Problem
 from service.application import as_uuid
@@ -50,9 +50,11 @@ def _unavailable(e: Exception) -> Problem:
 @router.get("/verify", name="audit.verify", summary="Verify the whole log: chain, Merkle roots, signed checkpoints")
 def verify(access: AccessDep, start: Annotated[int, Query(alias="from", ge=0, le=2**62)] = 0) -> dict[str, Any]:
     try:
-        return access.ledger.audit.verify(start=start).as_dict()
+        report = access.ledger.audit.verify(start=start)
     except (ValueError, KeyringError) as e:
         raise _unavailable(e) from None
+    metrics.verification_done(report)
+    return report.as_dict()
 
 
 @router.get("/checkpoints/latest", name="audit.latest_checkpoint", summary="The latest signed checkpoint")

@@ -57,7 +57,8 @@ def list_events(access: AccessDep, after: After = 0, limit: Limit = event_feed.D
 
 _STREAM_ANSWER = {200: {"description": "`text/event-stream`: one message per event (`id`: its position, `event`: "
                               "its topic, `data`: its JSON envelope), `: keep-alive` comments when idle",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                  400: {"description": "Last-Event-ID is not the id of an event (a whole number)"}}
 
 
 @router.get("/stream", name="events.stream", response_class=StreamingResponse, responses=_STREAM_ANSWER,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.api.deps import LedgerDep
-from service.api.problems import Problem
+from service.api.problems import store_unavailable
 
 router = APIRouter(tags=["health"])
 
@@ -20,5 +20,5 @@ def ready(ledger: LedgerDep) -> dict[str, str | int]:
     try:
         head = ledger.log_head()
     except Exception:  # noqa: BLE001 - any failure to reach the store means not ready
-        raise Problem(503, "store_unavailable", "Store unavailable", "the event store does not answer") from None
+        raise store_unavailable() from None
     return {"status": "ready", "log_head": head}

@@ -18,6 +18,7 @@ and browser histories, where no shredding reaches it.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,7 +82,7 @@ async def _upload(file_id: str, request: Request, access: AccessDep) -> Upload:
     await run_in_threadpool(access.load_service_file, file_id)  # 404 before a byte of the body is read
     limit = access.ledger.settings.max_document_bytes
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
         raise DocumentTooLarge(limit)
     parts, size = [], 0
     async for chunk in request.stream():
@@ -105,22 +106,36 @@ UploadDep = Annotated[Upload, Depends(_upload)]
 def change_reason(x_change_reason: Annotated[str, Header(
         description="why this version replaces the previous one: percent-encoded UTF-8 (RFC 3986), e.g. "
                     "`%E8%A1%A5%E4%BA%A4` for 补交; a header rather than the query, which lands in access logs")]) -> str:
-    try:
-        text = unquote(x_change_reason, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidValue("reason", "X-Change-Reason must be percent-encoded UTF-8") from None
-    return text.strip()
+    return _header_text(x_change_reason, "X-Change-Reason", "reason")
 
 
 def read_purpose(x_read_purpose: Annotated[str, Header(
         description="why the document is read (kept on the file): percent-encoded UTF-8 like X-Change-Reason; "
                     "a header for the same reason — a purpose may name the person")]) -> str:
-    try:
-        text = unquote(x_read_purpose, errors="strict").strip()
-    except UnicodeDecodeError:
-        raise InvalidValue("purpose", "X-Read-Purpose must be percent-encoded UTF-8") from None
+    text = _header_text(x_read_purpose, "X-Read-Purpose", "purpose")
     if not text or len(text) > MAX_READ_PURPOSE:
         raise InvalidValue("purpose", f"X-Read-Purpose must be 1 to {MAX_READ_PURPOSE} characters")
+    return text
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header_text(value: str, header: str, field: str) -> str:
+    """One line of text from a header of percent-encoded UTF-8.
+
+    Raw bytes past ASCII are refused rather than read as the Latin-1 the server hands them over
+    as (invalid UTF-8 would become mojibake on the record), and so are control characters once
+    decoded: an encoded CR or LF is a header injection attempt, never part of a reason.
+    """
+    try:
+        if not value.isascii():
+            raise UnicodeDecodeError("ascii", b"", 0, 1, "not percent-encoded")
+        text = unquote(value, errors="strict").strip()
+    except UnicodeDecodeError:
+        raise InvalidValue(field, f"{header} must be percent-encoded UTF-8") from None
+    if _CONTROLS.search(text):
+        raise InvalidValue(field, f"{header} must be one line without control characters")
     return text
 
 

@@ -128,13 +128,18 @@ def deactivate(staff_id: str, body: s.Deactivation, access: AccessDep,
 
 
 @router.post("/{staff_id}/tokens", name="staff.issue_token", status_code=201,
-             response_model=s.TokenIssuedPublic, summary="Issue an API token (shown once)")
+             response_model=s.TokenIssuedPublic,
+             summary="Issue an API token (shown once), living expires_in_days (default: the server's setting)")
 def issue_token(staff_id: str, body: s.TokenCreate, access: AccessDep,
                 response: Response) -> Any:
     managed(access, staff_id, self_allowed=True)
-    token, result = access.ledger.issue_token(access.caller.acting, staff_id, label=body.label)
+    token, result = access.ledger.issue_token(access.caller.acting, staff_id, label=body.label,
+                                              expires_in_days=body.expires_in_days)
+    token_id = result.entity_id or ""
     response.headers["Cache-Control"] = "no-store"
-    return s.TokenIssuedPublic(token=token, token_id=result.entity_id or "", staff_id=result.id,
+    # Read back rather than worked out here: the expiry is the one the record holds.
+    expires_at = access.ledger.state(result.id)["tokens"][token_id]["expires_at"]
+    return s.TokenIssuedPublic(token=token, token_id=token_id, staff_id=result.id, expires_at=expires_at,
                                position=result.position)
 
 

@@ -31,6 +31,8 @@ def funnel(access: AccessDep, request: Request, team: str | None = None) -> dict
     unknown = sorted(set(request.query_params) - {"team", "min_position"})
     if unknown:
         raise Problem(422, "unknown_filter", "Invalid query", f"unknown filter {unknown[0]!r}; known: team")
+    if len(request.query_params.getlist("team")) > 1:  # as the list views: never silently the last one
+        raise Problem(422, "invalid_filter", "Invalid filter", "team given more than once")
     wait_for_position(access, request, ["pipeline"])
     where, params = [], []
     for column, value in {**({"team": team} if team else {}), **holder_scope()(access)}.items():
