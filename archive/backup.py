@@ -13,7 +13,10 @@ takes and whatever is written meanwhile: on PostgreSQL ``REPEATABLE READ, READ O
 server-side cursors, on SQLite one read transaction (the write-ahead log keeps its snapshot).
 A restore writes everything in one transaction too (PostgreSQL through ``COPY``), after the
 PostgreSQL log's table lock, so an interrupted restore leaves the store as empty as it found it;
-it keeps each event's notification id and moves PostgreSQL's sequence past the last one.
+it keeps each event's notification id and moves PostgreSQL's sequence past the last one. In that
+same transaction, before it commits, the shredding register is applied (``RegisterReplay``): the
+keys it lists are destroyed again and the subjects it lists restricted again, so no moment exists
+where the restored store holds live keys of customers erased after the backup.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +32,10 @@ from typing import Any
 from psycopg.rows import tuple_row
 
 from archive.backup_format import BackupReader, BackupWriter, Column
-from archive.data_keys import META, TABLE
+from archive.data_keys import META, TABLE, destroy_keys, restrict_keys
+from archive.shredding_register import ShreddingRegister
 from archive.signing import Checkpoint
-from archive.sql import Database
+from archive.sql import Cursor, Database
 
 Progress = Callable[[str, int], Any]  # (part, rows done in it)
 _BATCH = 2000
@@ -226,13 +230,40 @@ def store_contents(db: Database, tables: Sequence[Table], also: Sequence[str] = 
     return found
 
 
+@dataclass
+class RegisterReplay:
+    """What a shredding register says to do again to a store that may predate it: destroy the keys
+    it lists that the store still holds, restrict the subjects it lists as restricted. ``source``
+    is the register read; ``own`` the store's own register, which gets a line (before the commit)
+    for what is done here on the word of another one (``--shredding-register PATH``)."""
+
+    source: ShreddingRegister
+    own: ShreddingRegister
+    reason: str = "restore: destroyed again, as the shredding register lists"
+    destroyed: list[str] = field(default_factory=list)
+    restricted: list[str] = field(default_factory=list)  # subjects whose keys were restricted again
+
+    def apply(self, db: Database, c: Cursor) -> None:
+        """Inside the caller's transaction (its commit makes it all true at once)."""
+        # The store's own register lists all of it already: no second line for it.
+        elsewhere = self.source.path.resolve() != self.own.path.resolve()
+        note = self.own if elsewhere else None
+        listed = self.source.key_ids()
+        if listed:
+            self.destroyed = destroy_keys(db, c, key_ids=listed, reason=self.reason, register=note)
+        for subject in self.source.restricted_subject_ids():
+            if restrict_keys(db, c, subject, register=note):
+                self.restricted.append(subject)
+
+
 def restore_backup(db: Database, tables: Sequence[Table], reader: BackupReader, *,
-                   progress: Progress | None = None, also: Sequence[str] = ()) -> dict[str, int]:
+                   progress: Progress | None = None, also: Sequence[str] = (),
+                   replay: RegisterReplay | None = None) -> dict[str, int]:
     """Load a backup into the store's (existing, empty) tables in one transaction; the rows per part.
 
     The store is checked for emptiness again inside the transaction (on PostgreSQL under the log's
     table lock), and the file's digests are checked again as it is read: anything wrong rolls the
-    whole restore back."""
+    whole restore back. ``replay`` is applied after the last row, before the commit."""
     by_part = {t.part: t for t in tables}
     loaded: dict[str, int] = {}
     with _loading(db) as load:
@@ -256,6 +287,11 @@ def restore_backup(db: Database, tables: Sequence[Table], reader: BackupReader, 
             log = db.table(events.name)
             load.execute(f"SELECT setval(pg_get_serial_sequence('{log}', 'notification_id'), "  # noqa: S608
                          f"(SELECT MAX(notification_id) FROM {log}))")
+        if replay is not None:
+            replay.apply(db, load.cursor())
+    if replay is not None and replay.destroyed and db.backend == "sqlite":
+        # As after DataKeys.destroy: the old page images wait in the write-ahead log until copied over.
+        db.query("PRAGMA wal_checkpoint(TRUNCATE)")
     return loaded
 
 
@@ -266,6 +302,10 @@ class _Load:
 
     def execute(self, statement: str) -> None:
         self._cursor.execute(statement)
+
+    def cursor(self) -> Cursor:
+        """The loading transaction's cursor as ``archive.sql`` statements use it (``?`` placeholders)."""
+        return Cursor(self.db, self._cursor)
 
     def scalar(self, statement: str) -> Any:
         self._cursor.execute(statement)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from archive.private_files import append_line, read_lines
 from archive.signing import Checkpoint, CheckpointInvalid, SigningKeyring, sign_checkpoint
 from archive.sql import Database
 from archive.tree import MerkleIndex
@@ -91,30 +91,11 @@ class CheckpointJournal:
         self.path = path
 
     def append(self, checkpoint: Checkpoint) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(json.loads(checkpoint.to_json()), separators=(",", ":")) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))  # one write of one line: appends never interleave
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, json.dumps(json.loads(checkpoint.to_json()), separators=(",", ":")))
 
     def read(self) -> tuple[list[Checkpoint], list[int]]:
         """The journal's checkpoints, and the numbers of lines that are not checkpoints (damage)."""
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return [], []
-        found, damaged = [], []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                found.append(Checkpoint.from_json(line))
-            except CheckpointInvalid:
-                damaged.append(number)
-        return found, damaged
+        return read_lines(self.path, Checkpoint.from_json, (CheckpointInvalid,))
 
 
 class Checkpointer:

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from archive.aead import CiphertextInvalid, new_key, open_sealed, seal
 from archive.master_keys import MasterKeyError, MasterKeys
 from archive.shredding_register import ShreddingRegister
-from archive.sql import Database
+from archive.sql import Cursor, Database
 from domain.errors import DomainError
 from domain.personal_data import ERASED, RESTRICTED
 
@@ -338,21 +338,9 @@ class DataKeys:
 
     def destroy(self, *, subject_ids: Iterable[str] = (), key_ids: Iterable[uuid.UUID] = (), reason: str) -> list[str]:
         """Destroy keys (of these subjects, and these ids); the ids destroyed now."""
-        subjects, ids = list(subject_ids), [str(k) for k in key_ids]
-        destroyed: list[str] = []
         with self.db.transaction() as c:
-            if self.db.backend == "sqlite":
-                c.execute("PRAGMA secure_delete = ON")
-            for column, values in (("subject_id", subjects), ("key_id", ids)):
-                for value in values:
-                    found = c.query(f"SELECT key_id FROM {self.table} WHERE {column} = ? AND wrapped IS NOT NULL "
-                                    "AND purpose <> 'log'", (value,))
-                    destroyed += [k for (k,) in found]
-            if self.register is not None:  # before the commit: a register never misses a destroyed key
-                self.register.append(destroyed, subject_ids=subjects, reason=reason)
-            for key_id in destroyed:
-                c.execute(f"UPDATE {self.table} SET wrapped = NULL, master_version = NULL, destroyed_at = ?, "
-                          "destroyed_reason = ? WHERE key_id = ?", (_now(), reason, key_id))
+            destroyed = destroy_keys(self.db, c, subject_ids=subject_ids, key_ids=key_ids, reason=reason,
+                                     register=self.register)
         with self._lock:
             for key_id in destroyed:
                 self._by_id[uuid.UUID(key_id)] = (None, time.monotonic(), False)
@@ -370,17 +358,18 @@ class DataKeys:
     def restrict(self, subject_id: str) -> int:
         """Mark a subject's keys restricted (their personal data reads as RESTRICTED); how many."""
         with self.db.transaction() as c:
-            rows = c.query(f"SELECT key_id FROM {self.table} WHERE subject_id = ? AND wrapped IS NOT NULL "
-                           "AND restricted_at IS NULL", (subject_id,))
-            c.execute(f"UPDATE {self.table} SET restricted_at = ? WHERE subject_id = ? AND restricted_at IS NULL",
-                      (_now(), subject_id))
+            rows = restrict_keys(self.db, c, subject_id, register=self.register)
         with self._lock:
-            for (key_id,) in rows:
+            for key_id in rows:
                 self._by_id.pop(uuid.UUID(key_id), None)
         return len(rows)
 
     def unrestrict(self, subject_id: str) -> None:
         with self.db.transaction() as c:
+            lifted = c.query(f"SELECT 1 FROM {self.table} WHERE subject_id = ? AND restricted_at IS NOT NULL LIMIT 1",
+                             (subject_id,))
+            if lifted and self.register is not None:  # a restore must not restrict the subject again
+                self.register.append_restriction([subject_id], lifted=True, reason="restriction lifted")
             c.execute(f"UPDATE {self.table} SET restricted_at = NULL WHERE subject_id = ?", (subject_id,))
         with self._lock:
             self._by_id.clear()
@@ -424,6 +413,45 @@ class DataKeys:
         return {"master_keys": {"source": self.masters.source, "active": self.masters.active_version,
                                 "versions": {v: by_version.get(v, 0) for v in self.masters.versions}},
                 "data_keys": by_purpose, "legacy_plaintext": self.legacy_plaintext}
+
+
+def destroy_keys(db: Database, c: Cursor, *, subject_ids: Iterable[str] = (), key_ids: Iterable[uuid.UUID | str] = (),
+                 reason: str, register: ShreddingRegister | None = None) -> list[str]:
+    """Destroy the live keys (of these subjects, and these ids) inside the transaction of ``c``: the
+    wrapped key set to NULL, when and why kept; the ids destroyed. ``register`` gets its line first,
+    before the commit, so that it never misses a destroyed key. ``DataKeys.destroy`` and a restore
+    (which destroys again, in its own loading transaction, what the shredding register lists) both
+    come here."""
+    subjects, ids = list(subject_ids), [str(k) for k in key_ids]
+    table = db.table(TABLE)
+    destroyed: list[str] = []
+    if db.backend == "sqlite":
+        c.execute("PRAGMA secure_delete = ON")
+    for column, values in (("subject_id", subjects), ("key_id", ids)):
+        for value in values:
+            found = c.query(f"SELECT key_id FROM {table} WHERE {column} = ? AND wrapped IS NOT NULL "
+                            "AND purpose <> 'log'", (value,))
+            destroyed += [k for (k,) in found]
+    destroyed = list(dict.fromkeys(destroyed))  # a key listed by id and by subject is destroyed once
+    if register is not None:
+        register.append(destroyed, subject_ids=subjects, reason=reason)
+    for key_id in destroyed:
+        c.execute(f"UPDATE {table} SET wrapped = NULL, master_version = NULL, destroyed_at = ?, "
+                  "destroyed_reason = ? WHERE key_id = ?", (_now(), reason, key_id))
+    return destroyed
+
+
+def restrict_keys(db: Database, c: Cursor, subject_id: str, *, register: ShreddingRegister | None = None) -> list[str]:
+    """Mark a subject's live keys restricted inside the transaction of ``c``; the ids newly restricted.
+    ``register`` gets a line first (a restore of an older backup restricts the subject again)."""
+    table = db.table(TABLE)
+    rows = [k for (k,) in c.query(f"SELECT key_id FROM {table} WHERE subject_id = ? AND wrapped IS NOT NULL "
+                                  "AND restricted_at IS NULL", (subject_id,))]
+    if rows and register is not None:
+        register.append_restriction([subject_id], reason="erasure requested while a retention period runs")
+    c.execute(f"UPDATE {table} SET restricted_at = ? WHERE subject_id = ? AND restricted_at IS NULL",
+              (_now(), subject_id))
+    return rows
 
 
 class KeyDestroyed(DomainError):

@@ -12,16 +12,23 @@ personal data.
 A line is written before the destruction commits: a crash between the two leaves a line for keys
 still alive (a restore then destroys them, which is what was decided), never a destroyed key that
 the register does not know.
+
+Restrictions are registered too (``"kind": "restricted"``, subject ids only; ``"unrestricted"``
+when a failed erasure request lifts one again): a customer restricted after a backup (erasure
+requested while a retention period runs) must not come back unrestricted from it. A line without
+a kind is a destruction, and a restriction line lists no key ids, so registers stay readable both
+ways between versions.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from archive.private_files import append_line, read_lines
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Shredding:
     reason: str
     key_ids: tuple[str, ...]
     subject_ids: tuple[str, ...]
+    kind: str = "destroyed"  # or "restricted", "unrestricted" (subject ids only)
 
 
 class ShreddingRegister:
@@ -42,34 +50,39 @@ class ShreddingRegister:
             return
         entry = {"at": datetime.now(UTC).isoformat(timespec="microseconds"), "reason": reason,
                  "key_ids": keys, "subject_ids": sorted(set(subject_ids))}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8"))  # one write, one line
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, json.dumps(entry, separators=(",", ":")))
+
+    def append_restriction(self, subject_ids: Iterable[str], *, reason: str, lifted: bool = False) -> None:
+        subjects = sorted(set(subject_ids))
+        if not subjects:
+            return
+        entry = {"at": datetime.now(UTC).isoformat(timespec="microseconds"), "reason": reason,
+                 "kind": "unrestricted" if lifted else "restricted", "key_ids": [], "subject_ids": subjects}
+        append_line(self.path, json.dumps(entry, separators=(",", ":")))
 
     def read(self) -> tuple[list[Shredding], list[int]]:
         """The register's entries, and the numbers of lines that are not entries (damage)."""
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return [], []
-        found, damaged = [], []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                found.append(Shredding(str(entry["at"]), str(entry["reason"]),
-                                       tuple(str(k) for k in entry["key_ids"]),
-                                       tuple(str(s) for s in entry.get("subject_ids", ()))))
-            except (ValueError, KeyError, TypeError):
-                damaged.append(number)
-        return found, damaged
+        return read_lines(self.path, _entry, (ValueError, KeyError, TypeError))
 
     def key_ids(self) -> list[str]:
         """Every key id the register lists (damaged lines skipped), in the order first listed."""
         entries, _ = self.read()
         return list(dict.fromkeys(k for e in entries for k in e.key_ids))
+
+    def restricted_subject_ids(self) -> list[str]:
+        """The subjects whose restriction the register lists and has not seen lifted since, in order."""
+        entries, _ = self.read()
+        restricted: dict[str, None] = {}
+        for e in entries:
+            for subject in e.subject_ids:
+                if e.kind == "restricted":
+                    restricted[subject] = None
+                elif e.kind == "unrestricted":
+                    restricted.pop(subject, None)
+        return list(restricted)
+
+
+def _entry(line: str) -> Shredding:
+    entry = json.loads(line)
+    return Shredding(str(entry["at"]), str(entry["reason"]), tuple(str(k) for k in entry["key_ids"]),
+                     tuple(str(s) for s in entry.get("subject_ids", ())), str(entry.get("kind", "destroyed")))

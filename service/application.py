@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -282,11 +282,14 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         on_behalf = None if acting.on_behalf_of is None else as_uuid(acting.on_behalf_of, "on_behalf_of")
         return staff.acting_as(correlation_id, on_behalf)
 
-    def _execute(self, acting: Acting, step: Callable[[Actor], tuple[list[Any], str | None]]) -> CommandResult:
+    def _execute(self, acting: Acting, step: Callable[[Actor], tuple[list[Any], str | None]], *,
+                 marks_claim: bool = True) -> CommandResult:
         """Run ``step`` and save what it changed in one transaction, retrying lost races.
 
         ``step`` returns the records it changed (the first is the command's own record) and the id
         of any entity it created. Every record it read and did not change is guarded at write time.
+        ``marks_claim=False``: a save that does not complete the request (the first step of a
+        command that saves more than once), which must not mark an Idempotency-Key "recorded".
         """
         deadline = time.monotonic() + RETRY_SECONDS
         for attempt in itertools.count():
@@ -304,6 +307,11 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
                 # Under an Idempotency-Key, the same transaction marks the key's claim "recorded",
                 # or records nothing if a retry has taken the claim over (service.idempotency).
                 mark = mark_for_held_claim(changed[0].id, changed[0].version, entity_id)
+                if mark is not None and not marks_claim:
+                    # Not done yet: a retry after a failure must run the command on (it resumes), not be
+                    # told "recorded". The save still requires the request's token (a no-op update of
+                    # the claim's own key columns), so a retry that took the key over still decides.
+                    mark = replace(mark, values=dict(mark.where), position_column=None)
                 try:
                     recordings = self.save(*changed, guards=reads.guards(changed), mark=mark)
                     position = recordings[-1].notification.id if recordings else None
@@ -362,6 +370,8 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         aggregate_id: str | uuid.UUID,
         expected_version: int | None,
         work: Callable[[A, Actor], tuple[Iterable[Any], str | None]],
+        *,
+        marks_claim: bool = True,
     ) -> CommandResult:
         """A command on one existing record (which ``work`` changes, with any others it returns)."""
 
@@ -374,7 +384,7 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
             others, entity_id = work(aggregate, actor)
             return [aggregate, *others], entity_id
 
-        return self._execute(acting, step)
+        return self._execute(acting, step, marks_claim=marks_claim)
 
     def _create(self, acting: Acting, make: Callable[[Actor], Any]) -> CommandResult:
         """A command that creates a record (``make`` may change others and return them too)."""
@@ -412,10 +422,11 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         staff_id: str | uuid.UUID,
         expected_version: int | None,
         call: Callable[[StaffMember, Actor], None],
+        entity_id: str | None = None,
     ) -> CommandResult:
-        def work(staff: StaffMember, actor: Actor) -> tuple[list[Any], None]:
+        def work(staff: StaffMember, actor: Actor) -> tuple[list[Any], str | None]:
             call(staff, actor)
-            return [], None
+            return [], entity_id
 
         return self._run(acting, StaffMember, staff_id, expected_version, work)
 
@@ -454,10 +465,12 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         target = as_uuid(staff_id, "staff_member_id")
         days = self.settings.token_lifetime_days if expires_in_days is None else expires_in_days
         token, token_id, secret_hash = tokens.new_token(target)
+        # The token's id is the command's entity: a retry that finds the command recorded (its answer,
+        # which held the token, is never kept) is told which token was issued, to revoke it.
         result = self._staff_command(acting, target, None, lambda s, a: s.issue_token(
             token_id=token_id, secret_hash=secret_hash, label=label, lifetime=tokens.lifetime_of(days), actor=a,
-            occurred_at=occurred_at))
-        return token, CommandResult(result.id, result.version, str(token_id), result.position)
+            occurred_at=occurred_at), entity_id=str(token_id))
+        return token, result
 
     def revoke_token(self, acting: Acting, staff_id: str, *, token_id: str, reason: str) -> CommandResult:
         return self._staff_command(acting, staff_id, None, lambda s, a: s.revoke_token(

@@ -1,5 +1,6 @@
 """The automations that turn time into events: SLA warnings and breaches, the public pool, and the
-after-sales return visit.
+after-sales return visit; and the end of erasures and dispositions that are due or that a failed
+request left half done.
 
 Each pass asks the views what has come due at ``now`` (a clock the tests set), then sends each
 candidate through the normal command path as the system actor, where the customer record checks the
@@ -45,12 +46,13 @@ class PassReport:
     returned_to_pool: int = 0
     return_visits: int = 0
     erasures: int = 0  # restricted customers shredded once their retention period ended
+    dispositions: int = 0  # approved dispositions finished after their request failed half way
     skipped: dict[str, int] = field(default_factory=dict)  # domain error code -> candidates refused
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "warnings": self.warnings, "breaches": self.breaches,
                 "returned_to_pool": self.returned_to_pool, "return_visits": self.return_visits,
-                "erasures": self.erasures, "skipped": dict(self.skipped)}
+                "erasures": self.erasures, "dispositions": self.dispositions, "skipped": dict(self.skipped)}
 
 
 class Automations:
@@ -60,6 +62,10 @@ class Automations:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lease: Lease | None = None
+        # Files whose disposition was approved or certified and may need finishing, and how far the
+        # log has been read for them: a pass reads only the new events, never the whole log again.
+        self._dispositions: set[str] = set()
+        self._dispositions_read = 0
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         """One pass at ``now`` (default: the clock): every due candidate of every kind."""
@@ -108,7 +114,16 @@ class Automations:
                 attempt("return_visits", lambda c=customer_id, d=deal_id: self.ledger.schedule_return_visit_after_handover(
                     system, c, deal_id=d, after=after))
         report.erasures = len(self.ledger.carry_out_due_erasures(system, now))
-        if report.warnings or report.breaches or report.returned_to_pool or report.return_visits or report.erasures:
+        found, self._dispositions_read = self.ledger.dispositions_after(self._dispositions_read)
+        self._dispositions |= found
+        for file_id in sorted(self._dispositions):
+            state = self.ledger.disposition_state(file_id, now)
+            if state == "unfinished":
+                attempt("dispositions", lambda f=file_id: self.ledger.carry_out_disposition(system, f))
+            elif state == "settled":
+                self._dispositions.discard(file_id)
+        if (report.warnings or report.breaches or report.returned_to_pool or report.return_visits or report.erasures
+                or report.dispositions):
             log.info("automations at %s: %s", now.isoformat(), report.as_dict())
         return report
 

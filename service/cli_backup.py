@@ -2,12 +2,15 @@
 
 A backup needs only the database (no master key: the data keys stay wrapped, the states stay
 encrypted). A restore goes into an empty store, checks every digest of the file before it writes
-anything, loads it in one transaction, then opens the ledger with the configured keys and checks
-the restored log as ``realty verify`` does — the chain, every checkpoint in the backup, and every
-checkpoint of the checkpoint journal that the restored log reaches — and finally destroys again
-every data key the shredding register lists that the restored store still holds (a backup taken
-before an erasure must not bring the customer back). The views are not in a backup: the projector
-(embedded or ``realty projector``) rebuilds them from the log.
+anything, loads it in one transaction — which, before it commits, destroys again every data key
+the shredding register lists and restricts again every subject it lists as restricted (a backup
+taken before an erasure must not bring the customer back, not even while the restore is
+interrupted) — then opens the ledger with the configured keys and checks the restored log as
+``realty verify`` does: the chain, every checkpoint in the backup, and every checkpoint of the
+checkpoint journal that the restored log reaches. ``realty keys shred-registered`` applies the
+register alone, to a store restored by an older version (which shredded only after verifying) or
+repaired by hand; it is idempotent. The views are not in a backup: the projector (embedded or
+``realty projector``) rebuilds them from the log.
 
 Exit codes: 0 done (for ``restore``: the restored log verified), 1 a failure (a damaged backup,
 naming the part; a restored log that does not verify), 2 bad input (no such file, not a backup,
@@ -39,6 +42,15 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--shredding-register", metavar="PATH",
                    help="the shredding register to apply (default: the store's, REALTY_SHREDDING_REGISTER)")
     p.set_defaults(func=cmd_restore)
+
+
+def add_keys_parser(actions: Any) -> None:
+    """``realty keys shred-registered``, added by ``service.cli_keys`` to its ``keys`` actions."""
+    p = actions.add_parser("shred-registered", help="destroy every data key the shredding register lists that the "
+                                                   "store still holds, restrict what it lists as restricted (idempotent)")
+    p.add_argument("--shredding-register", metavar="PATH",
+                   help="the shredding register to apply (default: the store's, REALTY_SHREDDING_REGISTER)")
+    p.set_defaults(func=cmd_keys_shred_registered)
 
 
 # --- the store's tables, opened without the application -------------------------------------------
@@ -134,6 +146,7 @@ class RestoreOutcome:
     checkpoint_in_journal: bool | None  # the backup's own latest checkpoint: also in the journal?
     journal_beyond: list[int] = field(default_factory=list)  # journal checkpoints past the restored log
     reshredded: list[str] = field(default_factory=list)
+    restricted: list[str] = field(default_factory=list)  # subjects restricted again (shredding register)
     register: Path | None = None
     register_found: bool = False
 
@@ -181,7 +194,10 @@ def restore_store(settings: Settings, path: Path, *, register: Path | None = Non
     finally:
         factory.close()
 
-    # 3. The tables, then every row in one transaction.
+    # 3. The tables, then every row in one transaction, which applies the shredding register before it
+    # commits: an interruption anywhere after it (verification, wrong master keys) leaves nothing of
+    # an erased customer readable, and before it leaves the store empty (a restore can run again).
+    replay = _replay(settings, register)
     factory = _infrastructure(settings, create=True)
     try:
         recorder = factory.application_recorder()
@@ -193,21 +209,29 @@ def restore_store(settings: Settings, path: Path, *, register: Path | None = Non
         MerkleIndex(db, recorder.events_table_name)
         IdempotencyStore(recorder.datastore)
         loaded = restore_backup(db, _tables(recorder.events_table_name), BackupReader(path), progress=progress,
-                                also=also)
+                                also=also, replay=replay)
     finally:
         factory.close()
 
-    # 4. The ledger as it will run: its keys must open the restored keyring; then verify and re-shred.
+    # 4. The ledger as it will run: its keys must open the restored keyring; then verify.
     from service.application import RealtyLedger
 
+    outcome = RestoreOutcome(manifest, loaded, None, None, reshredded=replay.destroyed, restricted=replay.restricted,
+                             register=replay.source.path, register_found=replay.source.path.exists())
     app = RealtyLedger(settings)
     try:
-        outcome = RestoreOutcome(manifest, loaded, None, None)
         _verify(app, manifest, outcome, verify_progress)
-        _shred_again(app, settings, register, outcome)
     finally:
         app.close()
     return outcome
+
+
+def _replay(settings: Settings, register: Path | None) -> Any:
+    from archive.backup import RegisterReplay
+    from archive.shredding_register import ShreddingRegister
+
+    own = ShreddingRegister(settings.shredding_register_path)
+    return RegisterReplay(ShreddingRegister(register) if register is not None else own, own)
 
 
 def _checkpoint(manifest: dict[str, Any]) -> Any:
@@ -245,35 +269,6 @@ def _verify(app: Any, manifest: dict[str, Any], outcome: RestoreOutcome,
     _, findings = app.check_sealing(progress=None if progress is None else (lambda n: progress("decrypting", n)))
     report.problems.extend(findings)
     outcome.report = report
-
-
-def _shred_again(app: Any, settings: Settings, register: Path | None, outcome: RestoreOutcome) -> None:
-    from archive.shredding_register import ShreddingRegister
-
-    own = settings.shredding_register_path
-    source = ShreddingRegister(register or own)
-    outcome.register, outcome.register_found = source.path, source.path.exists()
-    listed = source.key_ids()
-    if not listed:
-        return
-    keys = app.data_keys
-    live: list[str] = []
-    for start in range(0, len(listed), 500):
-        chunk = listed[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        live += [k for (k,) in keys.db.query(f"SELECT key_id FROM {keys.table} WHERE wrapped IS NOT NULL "  # noqa: S608
-                                             f"AND key_id IN ({marks})", chunk)]
-    if not live:
-        return
-    # Listed in the store's own register already: not again. From another register: now in ours too.
-    saved, keys.register = keys.register, (None if source.path.resolve() == own.resolve() else keys.register)
-    try:
-        import uuid
-
-        outcome.reshredded = keys.destroy(key_ids=[uuid.UUID(k) for k in live],
-                                          reason="restore: destroyed again, as the shredding register lists")
-    finally:
-        keys.register = saved
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -316,6 +311,8 @@ def _print_restore(outcome: RestoreOutcome, settings: Settings, seconds: float) 
               f"{report.tree_size:,}: events recorded after the backup are not in it")
     if outcome.register is not None and not outcome.register_found:
         print(f"note: no shredding register at {outcome.register}: no key destroyed again")
+    if outcome.restricted:
+        _print_restricted(outcome.restricted)
     if ours is None:
         held = "no checkpoint in the backup"
     elif outcome.checkpoint_in_journal:
@@ -330,6 +327,58 @@ def _print_restore(outcome: RestoreOutcome, settings: Settings, seconds: float) 
         return
     first = report.first_problem
     print(f"{summary}; VERIFICATION FAILED: {first.kind} at position {first.position}: {first.detail}")
+
+
+def _print_restricted(subjects: list[str]) -> None:
+    # Ids only (as in the register). The keys read as restricted again, but the erasure requests are
+    # events after the backup: without them again, nothing erases these customers when retention ends.
+    shown = ", ".join(subjects[:20]) + (f" and {len(subjects) - 20} more" if len(subjects) > 20 else "")
+    print(f"note: {len(subjects)} subjects restricted again (shredding register): {shown}; their erasure requests "
+          "are not in the restored log: record each again (realty customer erase ID --basis ... --by ...)")
+
+
+# --- keys shred-registered -------------------------------------------------------------------------
+
+
+def shred_registered(settings: Settings, register: Path | None = None) -> Any:
+    """Apply the shredding register to the store of ``settings`` in one transaction (keys destroyed,
+    subjects restricted, as ``realty restore`` does while it loads); the ``RegisterReplay`` done.
+    Idempotent: what the store no longer holds live is left alone. Needs no master key."""
+    from archive.data_keys import TABLE
+    from archive.sql import Database
+
+    replay = _replay(settings, register)
+    replay.reason = "keys shred-registered: destroyed again, as the shredding register lists"
+    factory = _infrastructure(_small_pool(settings), create=False)
+    try:
+        db = Database(factory.application_recorder().datastore)
+        with db.transaction() as c:
+            present = c.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)) \
+                if db.backend == "sqlite" else c.query("SELECT table_name FROM information_schema.tables "
+                                                       "WHERE table_schema = ? AND table_name = ?",
+                                                       (db.datastore.schema, TABLE))
+            if not present:
+                raise CliError(f"the store at {settings.database.describe()} has no data keys: nothing to shred",
+                               EXIT_USAGE)
+            replay.apply(db, c)
+        if replay.destroyed and db.backend == "sqlite":  # as after DataKeys.destroy
+            db.query("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        factory.close()
+    return replay
+
+
+def cmd_keys_shred_registered(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    register = Path(args.shredding_register) if args.shredding_register else None
+    replay = shred_registered(settings, register)
+    if not replay.source.path.exists():
+        print(f"note: no shredding register at {replay.source.path}: nothing to destroy")
+    print(f"{len(replay.destroyed)} data keys destroyed, {len(replay.restricted)} subjects restricted, as the shredding "
+          f"register {replay.source.path} lists, in {settings.database.describe()}")
+    if replay.restricted:
+        _print_restricted(replay.restricted)
+    return EXIT_OK
 
 
 class _Bars:
@@ -357,4 +406,3 @@ class _Bars:
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
-

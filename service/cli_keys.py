@@ -1,4 +1,5 @@
-"""``realty keys init|rotate|status``: the master keys that wrap the store's data keys.
+"""``realty keys init|rotate|status``: the master keys that wrap the store's data keys (and
+``shred-registered``, which lives in ``service.cli_backup`` beside the restore that applies it too).
 
 The store is opened here without the application (only its log's recorder and the keyring
 tables), so that a store the application refuses to open — a newer master key not rotated in yet —
@@ -215,7 +216,8 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    keys = sub.add_parser("keys", help="master keys that wrap the data keys (encryption at rest): init, rotate, status")
+    keys = sub.add_parser("keys", help="master keys that wrap the data keys (encryption at rest): init, rotate, status, "
+                          "shred-registered")
     actions = keys.add_subparsers(dest="action", metavar="ACTION", parser_class=parser_class)
     actions.required = True
     p = actions.add_parser("init", help="create the master key (directory) and the store's keyring (idempotent)")
@@ -228,3 +230,6 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p = actions.add_parser("status", help="master key versions and what each still wraps; data keys; legacy rows")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_keys_status)
+    from service import cli_backup  # the shredding register's repair lives with restore, which applies it too
+
+    cli_backup.add_keys_parser(actions)

@@ -11,7 +11,9 @@ protected: the customer's keys are marked restricted first (personal data reads 
 everyone), then the request is recorded (commands are refused), then — if nothing holds it back —
 the keys are destroyed and ``PersonalDataErased`` records which. The automations pass
 (``carry_out_due_erasures``) finishes any erasure whose period has ended, or that a crash left
-half done.
+half done; so does the request itself when it is sent again (a retry after a failure between its
+two saves carries the erasure out instead of being refused). Only the request's last save marks
+its Idempotency-Key "recorded" (``marks_claim``), so such a retry is never told it is done early.
 """
 
 from __future__ import annotations
@@ -83,19 +85,31 @@ class ErasureCommands:
 
     def request_erasure(self, acting: Any, customer_id: str, *, legal_basis: str,
                         now: datetime | None = None) -> dict[str, Any]:
-        """Record an erasure request; shred at once unless a retention period runs (then restrict)."""
+        """Record an erasure request; shred at once unless a retention period runs (then restrict).
+        Sent again for a customer whose erasure is due but not carried out, it carries it out."""
         now = now or datetime.now(UTC)
         customer = self._get(Customer, customer_id)
         # Every check the command makes, before the keys are restricted (which must come first).
         self._actor(acting).require(Duty.HANDLE_ERASURE)
         require_choice("legal_basis", legal_basis, ErasureBasis)
-        if customer.is_restricted:
+        if customer.is_erased:
             raise ErasureAlreadyRequested(customer.id)
         runs, until = self.retention_runs_until(customer)
+        due = not runs or (until is not None and until <= now)
+        if customer.is_restricted:
+            if not due:  # restricted while a retention period runs: the request stands as it is
+                raise ErasureAlreadyRequested(customer.id)
+            # Requested before and due, but not carried out (the request failed between its two
+            # saves, or its period has ended since): finish it rather than refuse it.
+            erased = self.carry_out_erasure(acting, customer.id)
+            return {"customer_id": str(customer.id), "status": "erased", "retention_until": customer.restricted_until,
+                    "position": erased["position"], "destroyed_keys": erased["destroyed_keys"]}
         self.data_keys.restrict(str(customer.id))
         try:
+            # Due now, the request goes on to shred: its last save, not this one, completes it.
             result = self._run(acting, Customer, customer.id, None, lambda c, actor: (
-                c.request_erasure(legal_basis=legal_basis, retention_until=until, actor=actor) or [], None))
+                c.request_erasure(legal_basis=legal_basis, retention_until=until, actor=actor) or [], None),
+                marks_claim=not due)
         except BaseException:
             # Nothing was recorded by this call; lift the restriction only if no other request was
             # (two officers at once: the loser must not un-restrict the winner's customer).
@@ -104,7 +118,7 @@ class ErasureCommands:
             raise
         answer = {"customer_id": str(customer.id), "status": "restricted", "retention_until": until,
                   "position": result.position, "destroyed_keys": []}
-        if not runs or (until is not None and until <= now):
+        if due:
             erased = self.carry_out_erasure(acting, customer.id)
             answer.update(status="erased", position=erased["position"], destroyed_keys=erased["destroyed_keys"])
         return answer

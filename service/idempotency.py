@@ -39,9 +39,16 @@ from typing import Any, Literal
 from archive.recorders import RowMark
 from archive.sql import Database
 from domain.errors import DomainError
-from service.store_outage import STORE_ERRORS
+from service.store_outage import STORE_ERRORS, is_outage
 
 TABLE = "realty_idempotency"
+# What a retry hears in place of an answer that carried a secret and was stored by an earlier
+# version (the problem format of service.api.problems, whose ids that version did not keep).
+_WITHHELD = json.dumps({
+    "type": "https://realty-ledger.example/problems/idempotency_key_recorded", "title": "Command recorded",
+    "status": 409, "code": "idempotency_key_recorded",
+    "detail": "the first request with this Idempotency-Key was recorded, but its answer carried a secret, which "
+              "is never kept; it is not recorded again"}).encode()
 # How long a claim may stay "in progress" before a retry may take it over (REALTY_IDEMPOTENCY_CLAIM_SECONDS).
 CLAIM_SECONDS = 30.0
 log = logging.getLogger("realty.idempotency")
@@ -153,8 +160,17 @@ class IdempotencyStore:
         # NOT EXISTS can still collide in its catalog.
         self._db.create(_CREATE_SQLITE if backend == "sqlite" else _CREATE_POSTGRES)
         self._add_missing_columns()
+        self._forget_kept_secrets()
         self._now, self._older_than = _NOW[backend], _OLDER_THAN[backend]
         self._backlog = _Backlog(self._execute_all)
+
+    def _forget_kept_secrets(self) -> None:
+        """Answers marked ``Cache-Control: no-store`` (a new API token) kept by a version that still
+        stored them are replaced by "recorded" (the middleware never stores them now): a token must
+        not sit in clear in the database, nor in its backups."""
+        self._db.execute(
+            f"UPDATE {TABLE} SET status = 409, headers = ?, body = ? WHERE headers LIKE ? AND status < 300",
+            (json.dumps({"content-type": "application/problem+json"}), _WITHHELD, '%no-store%'))
 
     def _add_missing_columns(self) -> None:
         """A table from before claim tokens: the columns are added, and a claim in progress counts
@@ -245,6 +261,16 @@ class IdempotencyStore:
             f"UPDATE {TABLE} SET status = ?, headers = ?, body = ? WHERE scope = ? AND key = ? AND token = "
             "COALESCE(?, token)", (status, json.dumps(headers), body, scope, key, token))])
 
+    def recorded_command(self, scope: str, key: str, *, token: str) -> RecordedCommand | None:
+        """What the command under this claim recorded (its save marked the claim), if anything."""
+        rows = self._execute(f"SELECT recorded, record_id, record_version, entity_id, recorded_position FROM {TABLE} "
+                             "WHERE scope = ? AND key = ? AND token = ?", (scope, key, token), rows=True)
+        if not rows or not rows[0][0]:
+            return None
+        _, record_id, version, entity_id, position = rows[0]
+        return RecordedCommand(str(record_id), None if version is None else int(version), entity_id,
+                               None if position is None else int(position))
+
     def release(self, scope: str, key: str, *, token: str | None = None) -> None:
         """Give the key up after a 5xx: a retry runs the command. Unless the command was recorded
         before the 5xx: then the claim stays, left for the next retry to take over at once (and be
@@ -258,7 +284,9 @@ class IdempotencyStore:
     def _eventually(self, claim: tuple[str, str], writes: list[Write]) -> None:
         try:
             self._execute_all(writes)
-        except STORE_ERRORS:
+        except STORE_ERRORS as error:
+            if not is_outage(error):
+                raise
             self._backlog.add(claim, writes)
 
 
@@ -287,9 +315,10 @@ class _Backlog:
             for claim, writes in items:
                 try:
                     self._execute(writes)
-                except STORE_ERRORS:
-                    break  # still away: all of them again next time
-                except Exception as error:  # noqa: BLE001 - not an outage: retrying will not help
+                except Exception as error:  # noqa: BLE001 - a background job: never let it die
+                    if isinstance(error, STORE_ERRORS) and is_outage(error):
+                        break  # still away: all of them again next time
+                    # Not an outage: retrying will not help.
                     log.warning("an idempotency key's %s was not written: %s", writes[0][0].split()[0].lower(),
                                 type(error).__name__)
                 with self._lock:

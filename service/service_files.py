@@ -11,21 +11,27 @@ second person: every document version's key (and its blob), and for a customer f
 customer's own keys (their personal data across the log reads as erased). A deal file also
 destroys the deal's record key (its payer accounts). Complaint texts live in the customer's record
 and go with the customer's keys: a complaint record's disposition destroys its documents only.
+
+Approving saves more than once (the approval, the certificate, a customer file's erasure record)
+and destroys keys between them, so a failure can leave a disposition half done. Approving again
+finishes it, and so do the automations (``disposition_state``); only the last save, once
+everything is destroyed, marks the request's Idempotency-Key "recorded".
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from archive.content_types import SNIFF_BYTES, check_upload
 from archive.documents import DocumentStore, LocalDocumentStore
 from archive.retention import RetentionFacts, retention_end
 from domain.customer import Customer
 from domain.deal import Deal
-from domain.errors import CustomerRestricted, DocumentShredded, InvalidValue
+from domain.errors import CustomerRestricted, DocumentShredded, InvalidValue, ServiceFileDisposed
+from domain.identity import Duty
 from domain.recording import require_choice, require_text
 from domain.service_file import ServiceFile
 from domain.service_file_values import DocumentKind, OwnerKind, RecordClass, service_file_id
@@ -33,6 +39,11 @@ from service.ids import as_uuid
 
 ALLOWED_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/tiff", "image/webp"})
 OPENED_TOPIC = ServiceFile.Opened.TOPIC  # type: ignore[attr-defined]
+APPROVED_TOPIC = ServiceFile.DispositionApproved.TOPIC  # type: ignore[attr-defined]
+CARRIED_OUT_TOPIC = ServiceFile.DispositionCarriedOut.TOPIC  # type: ignore[attr-defined]
+# How long an approved or certified disposition is left to the request that is carrying it out
+# before the automations finish it (a request takes seconds; racing it would only make it conflict).
+DISPOSITION_GRACE = timedelta(minutes=5)
 
 
 def document_aad(file_id: uuid.UUID, document_id: uuid.UUID, version: int) -> bytes:
@@ -149,7 +160,7 @@ class ServiceFileCommands:
     # --- the flow, holds, disposition --------------------------------------------------------------
 
     def file_command(self, acting: Any, file_id: str, action: str, *, expected_version: int | None = None,
-                     **kwargs: Any) -> Any:
+                     marks_claim: bool = True, **kwargs: Any) -> Any:
         """check_completeness, file, seal, reopen, place_hold, release_hold, approve_disposition,
         reject_disposition: the aggregate's command of that name."""
         allowed = {"check_completeness", "file", "seal", "reopen", "place_hold", "release_hold",
@@ -163,7 +174,7 @@ class ServiceFileCommands:
             made = getattr(f, action)(actor=actor, **kwargs)
             return [], str(made) if isinstance(made, uuid.UUID | str) else None
 
-        return self._run(acting, ServiceFile, file_id, expected_version, work)
+        return self._run(acting, ServiceFile, file_id, expected_version, work, marks_claim=marks_claim)
 
     def file_retention_end(self, file: ServiceFile, owner: Any = None) -> datetime | None:
         """When the file's retention period ends (None while its clock has not started). ``owner``:
@@ -194,8 +205,18 @@ class ServiceFileCommands:
             f.propose_disposition(rule=rule, retention_end=end, actor=actor, occurred_at=now) or [], None))
 
     def approve_disposition(self, acting: Any, file_id: str) -> Any:
-        """The second person approves; the archive then shreds and records the certificate."""
-        self.file_command(acting, file_id, "approve_disposition")
+        """The second person approves; the archive then shreds and records the certificate. Sent
+        again for a disposition approved (or certified) but not finished, it finishes it."""
+        file = self._get(ServiceFile, file_id)
+        pending = file.pending_disposition or {}
+        if file.is_disposed or pending.get("approved_by") is not None:
+            # The approval stands (a failure cut its request short): finishing it decides nothing
+            # new, but only someone who may approve finishes it here (the automations do otherwise).
+            self._actor(acting).require(Duty.APPROVE_DISPOSITION)
+            if file.is_disposed and not self._disposition_unfinished(file):
+                raise ServiceFileDisposed(file.id)
+        else:
+            self.file_command(acting, file_id, "approve_disposition", marks_claim=False)
         return self.carry_out_disposition(acting, file_id)
 
     def carry_out_disposition(self, acting: Any, file_id: str) -> Any:
@@ -219,8 +240,10 @@ class ServiceFileCommands:
             if file.record_class in (RecordClass.CUSTOMER_FILE, RecordClass.DEAL_FILE):
                 keys |= set(self.data_keys.owner_keys(str(file.owner_id)))
             documents = [{"document_id": v["document_id"], "version": v["version"]} for v in file.versions()]
+            # Never the request's last word: the destruction follows it, outside any transaction.
             result = self._run(acting, ServiceFile, file.id, file.version, lambda f, actor: (f.record_disposition(
-                destroyed_documents=documents, destroyed_keys=sorted(keys), actor=actor) or [], None))
+                destroyed_documents=documents, destroyed_keys=sorted(keys), actor=actor) or [], None),
+                marks_claim=False)
             file = self._get(ServiceFile, file_id)
         certificate = file.certificate or {}
         listed = [as_uuid(k, "key_id") for k in certificate.get("destroyed_keys", [])]
@@ -235,6 +258,43 @@ class ServiceFileCommands:
                     destroyed_keys=sorted(owner & {str(k) for k in listed}), cause="disposition", actor=actor)
                     or [], None))
         return result
+
+    def _disposition_unfinished(self, file: ServiceFile) -> bool:
+        """A certified file whose destruction a failure cut short: a key it lists is still there,
+        or a customer file's customer is not yet recorded erased."""
+        listed = (file.certificate or {}).get("destroyed_keys", [])
+        if any(self.data_keys.key_by_id(as_uuid(k, "key_id")) is not None for k in listed):
+            return True
+        return file.record_class == RecordClass.CUSTOMER_FILE and not self._get(Customer, file.subject_id).is_erased
+
+    def disposition_state(self, file_id: str, now: datetime) -> Literal["unfinished", "waiting", "settled"]:
+        """For the automations: a disposition approved or certified before ``now`` less the grace
+        period and not finished is ``unfinished``; one held, or still young, is ``waiting``; anything
+        else (finished, rejected) is ``settled`` until a new approval."""
+        file = self._load(as_uuid(file_id, "file_id"), kind="service file")
+        if file.is_disposed:
+            begun = self._disposition_unfinished(file)
+        else:
+            begun = (file.pending_disposition or {}).get("approved_by") is not None
+            if begun and file.active_holds:
+                return "waiting"  # a hold suspends it; once released, the approval still stands
+        if not begun:
+            return "settled"
+        return "unfinished" if file.last_occurred_at <= now - DISPOSITION_GRACE else "waiting"
+
+    def dispositions_after(self, position: int) -> tuple[set[str], int]:
+        """Files with a disposition approved or certified after log position ``position`` (topics are
+        stored in clear), and the last position read: the automations read only what is new."""
+        from archive.sql import Database
+
+        db = Database(self.recorder.datastore)
+        table = db.table(self.recorder.events_table_name)
+        # Up to the head read first: on PostgreSQL positions commit in order (the log's table lock).
+        head = db.query(f"SELECT MAX({db.log_order}) FROM {table}")[0][0] or 0  # noqa: S608
+        order = db.log_order
+        rows = db.query(f"SELECT originator_id FROM {table} WHERE {order} > ? AND {order} <= ? "  # noqa: S608
+                        "AND topic IN (?, ?)", (position, head, APPROVED_TOPIC, CARRIED_OUT_TOPIC))
+        return {str(uuid.UUID(str(oid))) for (oid,) in rows}, max(int(head), position)
 
     # --- what is due ---------------------------------------------------------------------------
 

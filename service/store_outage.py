@@ -62,6 +62,22 @@ STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, OperationalError,
                                               sqlite3.OperationalError)
 RETRY_AFTER_SECONDS = 2
 
+# SQLite's result codes that mean "not now" (another writer, a full or failing disk) rather than a
+# mistake in the statement: "no such table" is an sqlite3.OperationalError too, and a defect.
+_SQLITE_NOT_NOW = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error of ``STORE_ERRORS`` means the store cannot do this now (503, retry) rather
+    than a defect (500): the library wraps SQLite's errors, so its cause decides."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, sqlite3.Error | psycopg.Error):
+        cause = cause.__cause__
+    if isinstance(cause, sqlite3.Error):
+        name = getattr(cause, "sqlite_errorname", "")
+        return isinstance(cause, sqlite3.OperationalError) and name.startswith(_SQLITE_NOT_NOW)
+    return isinstance(error, STORE_ERRORS)
+
 PROBE_EVERY = 0.5  # seconds between the callers let through to try the server while it is down
 WAIT_WHILE_DOWN = 0.25  # seconds such a caller waits for a connection
 RECONNECT_FOR = 2.0  # seconds a pool keeps retrying one failed connection before it gives the slot up

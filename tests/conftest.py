@@ -8,6 +8,7 @@ apart by using fresh ids.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
@@ -93,6 +94,13 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     if request.param != "postgres":
         yield f"sqlite:///{tmp_path / 'realty.sqlite3'}"
         return
+    with scratch_postgres_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database beside the shared one, dropped afterwards."""
     from urllib.parse import urlsplit, urlunsplit
 
     import psycopg

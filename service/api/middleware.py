@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Match
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archive.content_types import DocumentTooLarge
 from service import metrics, tokens
 from service.api.problems import (
+    PROBLEM_JSON,
     BodyTooLarge,
     domain_problem,
     invalid_token,
@@ -34,7 +36,7 @@ from service.api.problems import (
     store_unavailable,
 )
 from service.idempotency import HELD, HeldClaim, IdempotencyStore, RecordedCommand, fingerprint, scope_of
-from service.store_outage import STORE_ERRORS
+from service.store_outage import STORE_ERRORS, is_outage
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -112,7 +114,9 @@ class RequestPipeline:
             claim = await run_in_threadpool(lambda: store.claim(
                 owner, key, print_, claim_seconds=scope["app"].state.ledger.settings.idempotency_claim_seconds))
             valid = claim.outcome == "new" or await _still_valid(scope, headers["authorization"])
-        except STORE_ERRORS:  # out here no exception handler answers for the app: nothing claimed, retry later
+        except STORE_ERRORS as error:  # out here no exception handler answers for the app: nothing claimed
+            if not is_outage(error):
+                raise
             await store_unavailable().response()(scope, receive, send)
             return
         if not valid:
@@ -156,8 +160,13 @@ class RequestPipeline:
                     # Kept before the client has the answer: a retry sent the moment it arrives is
                     # replayed, not told that the first request is still in progress.
                     kept = {h: v for h, v in Headers(raw=start.get("headers", [])).items() if h in _REPLAYED_HEADERS}
-                    await run_in_threadpool(lambda: store.complete(owner, key, status, kept, b"".join(chunks),
-                                                                   token=claim.token))
+                    if "no-store" in kept.get("cache-control", ""):
+                        # An answer that carries a secret (a new API token) is never kept in the
+                        # database: a retry is told what was recorded, not given the secret again.
+                        await run_in_threadpool(lambda: _withhold(store, owner, key, claim.token))
+                    else:
+                        await run_in_threadpool(lambda: store.complete(owner, key, status, kept, b"".join(chunks),
+                                                                       token=claim.token))
                     completed = True
             await send(message)
 
@@ -170,13 +179,23 @@ class RequestPipeline:
                 await run_in_threadpool(lambda: store.release(owner, key, token=claim.token))
 
 
-def _recorded(command: RecordedCommand) -> ASGIApp:
+def _recorded(command: RecordedCommand, why: str = "its answer was lost") -> JSONResponse:
     return problem_response(
         409, "idempotency_key_recorded", "Command recorded",
         f"the first request with this Idempotency-Key was recorded (record {command.record_id} at version "
-        f"{command.version}) but its answer was lost; it is not recorded again",
+        f"{command.version}) but {why}; it is not recorded again",
         record_id=command.record_id, version=command.version, entity_id=command.entity_id,
         position=command.position)
+
+
+def _withhold(store: IdempotencyStore, owner: str, key: str, token: str) -> None:
+    """Keep, as the key's answer, that the command was recorded (ids only) instead of the answer."""
+    command = store.recorded_command(owner, key, token=token)
+    if command is None:  # nothing recorded (a refusal with no-store): a retry may run it
+        store.release(owner, key, token=token)
+        return
+    answer = _recorded(command, "its answer carried a secret, which is never kept")
+    store.complete(owner, key, answer.status_code, {"content-type": PROBLEM_JSON}, bytes(answer.body), token=token)
 
 
 def _is_count(text: str) -> bool:

@@ -7,6 +7,7 @@ never carry personal data: domain messages hold ids and enum values only.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -16,9 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from archive.content_types import DocumentTooLarge, UnsupportedDocumentType
 from domain import errors as e
-from service.store_outage import RETRY_AFTER_SECONDS, STORE_ERRORS
+from service.store_outage import RETRY_AFTER_SECONDS, STORE_ERRORS, is_outage
 
 PROBLEM_JSON = "application/problem+json"
+errors_log = logging.getLogger("realty.errors")
 TYPE_BASE = "https://realty-ledger.example/problems/"
 
 # Domain error class -> HTTP status. Subclasses inherit their base's status unless listed.
@@ -107,8 +109,13 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 
 
 def install(app: FastAPI) -> None:
-    async def _store_unavailable(_: Request, __: Exception) -> JSONResponse:
-        return store_unavailable().response()
+    async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+        if is_outage(error):
+            return store_unavailable().response()
+        # A mistake in a statement (SQLite reports "no such table" as an OperationalError too) is a
+        # defect, not an outage: a 500, and the traceback in the log, rather than "retry later".
+        errors_log.error("request %s failed", getattr(request.state, "request_id", "?"), exc_info=error)
+        return problem_response(500, "internal_error", "Internal error", "the request failed; the failure is logged")
 
     for error in STORE_ERRORS:  # the access log records the 503; service.store_outage logs the outage
         app.add_exception_handler(error, _store_unavailable)

@@ -129,3 +129,45 @@ def test_a_service_account_reads_masked_and_writes_nothing(api: TestClient, toke
     assert_problem(api.post(f"/customers/{customer}/requests", headers=auth(tokens["service_account"]),
                             json={"subject": "x"}), 403, "forbidden")
     assert_problem(api.post("/customers", headers=auth(tokens["service_account"]), json={}), 403, "forbidden")
+
+
+def test_a_new_token_is_never_kept_with_its_key_and_a_retry_is_told_it_was_issued(
+    api: TestClient, tokens: dict[str, str], app: RealtyLedger, team: Team  # noqa: F811
+) -> None:
+    from service.idempotency import TABLE
+
+    key = f"token-{team.id(team.consultant)}"
+    headers = auth(tokens["admin"], **{"Idempotency-Key": key})
+    first = api.post(f"/staff/{team.id(team.consultant)}/tokens", headers=headers, json={"label": "laptop"})
+    assert first.status_code == 201 and first.headers["Cache-Control"] == "no-store"
+    secret = first.json()["token"]
+    stored = app.recorder.datastore  # type: ignore[attr-defined]
+    from archive.sql import Database
+
+    rows = Database(stored).query(f"SELECT status, body FROM {TABLE} WHERE key = ?", (key,))  # noqa: S608
+    assert len(rows) == 1 and secret.encode() not in bytes(rows[0][1] or b"")  # the secret is not in the database
+    again = api.post(f"/staff/{team.id(team.consultant)}/tokens", headers=headers, json={"label": "laptop"})
+    assert_problem(again, 409, "idempotency_key_recorded")
+    assert again.json()["entity_id"] == first.json()["token_id"] and secret not in again.text
+    assert len(app.state(team.id(team.consultant))["tokens"]) == 1 + 1  # the tests' token and this one: not two
+
+
+def test_an_answer_with_a_secret_kept_by_an_earlier_version_is_forgotten_on_start(
+    app: RealtyLedger, team: Team  # noqa: F811
+) -> None:
+    from archive.sql import Database
+    from service.idempotency import TABLE, IdempotencyStore
+
+    db = Database(app.recorder.datastore)  # type: ignore[attr-defined]
+    IdempotencyStore(app.recorder.datastore)  # type: ignore[attr-defined]
+    key = f"legacy-{team.id(team.admin)}"
+    created = "2026-11-01T00:00:00+00:00"
+    db.execute(f"INSERT INTO {TABLE} (scope, key, fingerprint, status, headers, body, created_at) "  # noqa: S608
+               "VALUES (?, ?, ?, 201, ?, ?, ?)", ("scope", key, "print",
+                                                 json.dumps({"content-type": "application/json",
+                                                             "cache-control": "no-store"}),
+                                                 b'{"token": "rlt_secret"}', created))
+    IdempotencyStore(app.recorder.datastore)  # type: ignore[attr-defined]  # a process starting
+    ((status, body),) = db.query(f"SELECT status, body FROM {TABLE} WHERE key = ?", (key,))  # noqa: S608
+    assert status == 409 and b"rlt_secret" not in bytes(body)
+    assert json.loads(bytes(body))["code"] == "idempotency_key_recorded"

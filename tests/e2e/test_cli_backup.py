@@ -88,3 +88,46 @@ def test_a_damaged_or_foreign_file_is_refused_in_one_line(own_database_url: str,
 
     # Nothing was written by any of them: the good backup still restores.
     assert realty("restore", str(backup), database_url=target_url, extra_env=env).returncode == 0
+
+
+def test_keys_shred_registered_destroys_the_keys_a_restore_left_live_and_then_nothing(
+        own_database_url: str, target_url: str, tmp_path: Path, env: dict[str, str]) -> None:
+    from service.application import RealtyLedger
+    from tests.conftest import register_team
+    from tests.integration.test_backup_restore import erase, settings_for, with_details, wrapped_of
+
+    app = RealtyLedger(settings_for(own_database_url, tmp_path, "source"))  # the same files as ``env``
+    try:
+        team = register_team(app)
+        customer = with_details(app, team)
+        backup = tmp_path / "before-erasure.backup"
+        assert realty("backup", "--out", str(backup), database_url=own_database_url, extra_env=env).returncode == 0
+        erase(app, team, customer)
+        (key_id,) = app.data_keys.owner_keys(customer, destroyed=True)
+    finally:
+        app.close()
+    # A restore that did not apply the register (an older version's, interrupted before it shredded).
+    restored = realty("restore", str(backup), "--shredding-register", str(tmp_path / "none.jsonl"),
+                      database_url=target_url, extra_env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert "0 keys destroyed again" in restored.stdout
+    target = settings_for(target_url, tmp_path, "target")
+    assert wrapped_of(target, key_id) is not None
+
+    repaired = realty("keys", "shred-registered", database_url=target_url, extra_env=env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert one_line(repaired.stdout).startswith("1 data keys destroyed, 0 subjects restricted")
+    assert wrapped_of(target, key_id) is None
+    shown = realty("customer", "show", customer, "--json", database_url=target_url, extra_env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["state"]["name"] == "[erased]"
+
+    again = realty("keys", "shred-registered", database_url=target_url, extra_env=env)
+    assert again.returncode == 0 and one_line(again.stdout).startswith("0 data keys destroyed")
+
+
+def test_keys_shred_registered_refuses_a_store_without_data_keys(target_url: str, tmp_path: Path,
+                                                                 env: dict[str, str]) -> None:
+    refused = realty("keys", "shred-registered", database_url=target_url, extra_env=env)
+    assert refused.returncode == 2
+    assert "has no data keys: nothing to shred" in one_line(refused.stderr)

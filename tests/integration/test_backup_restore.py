@@ -2,7 +2,9 @@
 the backup and verifies against the checkpoint taken before it; a backup taken while commands write
 is one snapshot; a damaged backup or a store that is not empty is refused with nothing written;
 the views rebuild from the restored log; erased customers stay erased, also when the backup is older
-than the erasure; and a SQLite backup restores into PostgreSQL and back.
+than the erasure and when the restore is interrupted after its load; restricted customers stay
+restricted; ``realty keys shred-registered`` repairs a store whose keys were not destroyed again; and
+a SQLite backup restores into PostgreSQL and back.
 """
 
 from __future__ import annotations
@@ -12,25 +14,25 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from archive.backup import StoreNotEmpty, ledger_tables
 from archive.backup_format import BackupDamaged, NotABackup
 from archive.sql import Database
-from domain.personal_data import ERASED
+from domain.personal_data import ERASED, RESTRICTED
 from service.application import RealtyLedger
-from service.cli_backup import backup_store, restore_store
+from service.cli_backup import backup_store, restore_store, shred_registered
 from service.idempotency import TABLE as IDEMPOTENCY
 from service.projector import PROJECTION_NAMES
 from service.settings import Settings, load_settings
-from tests.conftest import Team, register_team, require_postgres
-from tests.integration.scenarios import receive
+from tests.conftest import Team, register_team
+from tests.integration.scenarios import list_flat, match, receive, sign
 from tests.integration.views_support import catch_up, dump
+from tests.reliability.scratch_stores import scratch_store
 
 NAME, PHONE = "欧阳备份", "13912345678"
 
@@ -44,24 +46,9 @@ def settings_for(url: str, tmp_path: Path, store: str) -> Settings:
                          views_path=tmp_path / f"{store}-views.sqlite3", pool_size=2, pool_max_overflow=4)
 
 
-@contextmanager
-def scratch_database(url: str, tmp_path: Path, name: str) -> Iterator[str]:
+def scratch_database(url: str, tmp_path: Path, name: str) -> AbstractContextManager[str]:
     """Another empty store of the same backend as ``url``."""
-    if url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / name / 'realty.sqlite3'}"
-        return
-    import psycopg
-    from psycopg.sql import SQL, Identifier
-
-    shared = require_postgres()
-    db = f"realty_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(shared, autocommit=True) as conn:
-        conn.execute(SQL("CREATE DATABASE {}").format(Identifier(db)))
-    try:
-        yield urlunsplit(urlsplit(shared)._replace(path=f"/{db}"))
-    finally:
-        with psycopg.connect(shared, autocommit=True) as conn:
-            conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(db)))
+    return scratch_store("sqlite" if url.startswith("sqlite") else "postgres", tmp_path / name)
 
 
 @pytest.fixture
@@ -358,8 +345,138 @@ def test_the_register_holds_ids_only_never_personal_data(source: tuple[RealtyLed
     erase(app, team, customer)
     text = app.data_keys.register.path.read_text(encoding="utf-8")
     assert NAME not in text and PHONE not in text
-    (entry,) = [json.loads(line) for line in text.splitlines()]
-    assert set(entry) == {"at", "reason", "key_ids", "subject_ids"} and entry["subject_ids"] == [customer]
+    # The restriction every erasure request starts with, then the destruction.
+    restricted, destroyed = [json.loads(line) for line in text.splitlines()]
+    assert restricted == {"at": restricted["at"], "reason": restricted["reason"], "kind": "restricted",
+                          "key_ids": [], "subject_ids": [customer]}
+    assert set(destroyed) == {"at", "reason", "key_ids", "subject_ids"} and destroyed["subject_ids"] == [customer]
+    assert destroyed["key_ids"] == app.data_keys.owner_keys(customer, destroyed=True)
+
+
+def wrapped_of(settings: Settings, key_id: str) -> bytes | None:
+    """The stored wrapped key (None once destroyed), read without opening the ledger."""
+    from service.cli_backup import _infrastructure
+
+    factory = _infrastructure(settings, create=False)
+    try:
+        db = Database(factory.application_recorder().datastore)
+        ((wrapped,),) = db.query(f"SELECT wrapped FROM {db.table('realty_data_keys')} WHERE key_id = ?", (key_id,))
+        return None if wrapped is None else bytes(wrapped)
+    finally:
+        factory.close()
+
+
+def test_a_restore_interrupted_right_after_its_load_leaves_the_erased_customer_erased(
+        source: tuple[RealtyLedger, Team], target_url: str, tmp_path: Path) -> None:
+    app, team = source
+    customer = with_details(app, team)
+    backup_store(app.settings, tmp_path / "before-erasure.backup")
+    erase(app, team, customer)
+    (key_id,) = app.data_keys.owner_keys(customer, destroyed=True)
+    target = settings_for(target_url, tmp_path, "target")
+
+    def operator_presses_ctrl_c(stage: str, done: int) -> None:
+        raise KeyboardInterrupt  # during the verification, the long step after the load
+
+    with pytest.raises(KeyboardInterrupt):
+        restore_store(target, tmp_path / "before-erasure.backup", verify_progress=operator_presses_ctrl_c)
+
+    assert wrapped_of(target, key_id) is None  # destroyed by the load's own transaction
+    restored = RealtyLedger(target)
+    try:
+        assert restored.state(customer)["name"] == ERASED and restored.state(customer)["phone"] == ERASED
+        assert restored.audit.verify().clean  # what the interrupted restore did not check: it is whole
+    finally:
+        restored.close()
+    with pytest.raises(StoreNotEmpty):  # the restore is done: a second one is refused, not needed
+        restore_store(target, tmp_path / "before-erasure.backup")
+
+
+def test_keys_shred_registered_destroys_what_a_restore_without_the_register_left_live_once(
+        source: tuple[RealtyLedger, Team], target_url: str, tmp_path: Path) -> None:
+    app, team = source
+    customer = with_details(app, team)
+    kept = with_details(app, team)
+    backup_store(app.settings, tmp_path / "before-erasure.backup")
+    erase(app, team, customer)
+    (key_id,) = app.data_keys.owner_keys(customer, destroyed=True)
+    target = settings_for(target_url, tmp_path, "target")
+    # As an older version left it (or a restore given an empty register): the key came back live.
+    outcome = restore_store(target, tmp_path / "before-erasure.backup", register=tmp_path / "no-register.jsonl")
+    assert outcome.reshredded == [] and outcome.register_found is False
+    assert wrapped_of(target, key_id) is not None
+
+    repaired = shred_registered(target)
+    again = shred_registered(target)
+
+    assert repaired.destroyed == [key_id] and again.destroyed == []  # idempotent
+    assert wrapped_of(target, key_id) is None
+    restored = RealtyLedger(target)
+    try:
+        assert restored.state(customer)["name"] == ERASED
+        assert restored.state(kept)["name"] == NAME
+    finally:
+        restored.close()
+
+
+def test_keys_destroyed_on_the_word_of_another_register_are_entered_in_the_stores_own(
+        source: tuple[RealtyLedger, Team], target_url: str, tmp_path: Path) -> None:
+    app, team = source
+    customer = with_details(app, team)
+    backup_store(app.settings, tmp_path / "before-erasure.backup")
+    erase(app, team, customer)
+    (key_id,) = app.data_keys.owner_keys(customer, destroyed=True)
+    # Another installation: its own register is elsewhere and knows nothing yet.
+    target = settings_for(target_url, tmp_path, "target").model_copy(
+        update={"shredding_register": tmp_path / "elsewhere" / "shredded.jsonl"})
+    assert target.shredding_register_path != app.settings.shredding_register_path
+
+    outcome = restore_store(target, tmp_path / "before-erasure.backup",
+                            register=app.settings.shredding_register_path)
+
+    assert outcome.reshredded == [key_id] and wrapped_of(target, key_id) is None
+    from archive.shredding_register import ShreddingRegister
+
+    assert ShreddingRegister(target.shredding_register_path).key_ids() == [key_id]
+
+
+def test_a_customer_restricted_after_the_backup_comes_back_restricted(
+        source: tuple[RealtyLedger, Team], target_url: str, tmp_path: Path) -> None:
+    app, team = source
+    listing = list_flat(app, team.consultant)
+    customer = with_details(app, team)
+    match(app, team, customer, listing)
+    sign(app, team, customer, listing)  # an open deal: its retention runs, so erasure restricts
+    other = with_details(app, team)
+    backup_store(app.settings, tmp_path / "before-restriction.backup")
+    assert app.request_erasure(team.compliance, customer, legal_basis="service_ended")["status"] == "restricted"
+    target = settings_for(target_url, tmp_path, "target")
+
+    outcome = restore_store(target, tmp_path / "before-restriction.backup")
+
+    assert outcome.restricted == [customer] and outcome.reshredded == []
+    restored = RealtyLedger(target)
+    try:
+        assert restored.state(customer)["name"] == RESTRICTED and restored.state(customer)["phone"] == RESTRICTED
+        assert restored.state(other)["name"] == NAME
+        assert restored.data_keys.restricted_subjects() == [customer]
+        # The request itself is after the backup: recorded again, it is carried out in due course.
+        again = restored.request_erasure(team.compliance, customer, legal_basis="service_ended")
+        assert again["status"] == "restricted"
+    finally:
+        restored.close()
+
+
+def test_a_restriction_lifted_again_is_not_restored(source: tuple[RealtyLedger, Team], tmp_path: Path) -> None:
+    from archive.shredding_register import ShreddingRegister
+
+    app, team = source
+    customer = with_details(app, team)
+    app.data_keys.restrict(customer)
+    app.data_keys.unrestrict(customer)  # as a failed erasure request does
+    assert customer not in ShreddingRegister(app.settings.shredding_register_path).restricted_subject_ids()
+    app.data_keys.restrict(customer)
+    assert customer in ShreddingRegister(app.settings.shredding_register_path).restricted_subject_ids()
 
 
 # --- across backends ---------------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def test_an_open_deal_restricts_the_customer_until_it_closes_and_its_period_ends
         app.raise_request(team.consultant, customer, subject="还想再看一套")
     with pytest.raises(CustomerRestricted):  # the deal cannot move the customer on either
         execute(app, team, deal)
-    assert app.carry_out_due_erasures(team.compliance, datetime.now(UTC) + timedelta(days=365 * 50)) == []
+    # (Other tests' customers in the shared store may fall due by then: only this one is judged.)
+    assert customer not in app.carry_out_due_erasures(team.compliance, datetime.now(UTC) + timedelta(days=365 * 50))
     assert all(w is not None for _, _, w in key_rows(app, customer))  # kept: storage goes on
 
 

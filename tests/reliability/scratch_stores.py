@@ -9,16 +9,11 @@ test processes at the same time) without paying a database per case.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg.sql import SQL, Identifier
-
-from tests.conftest import require_postgres
+from tests.conftest import scratch_postgres_database
 
 
 @contextmanager
@@ -28,12 +23,5 @@ def scratch_store(backend: str, home: Path) -> Iterator[str]:
         home.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{home / 'realty.sqlite3'}"
         return
-    shared = require_postgres()
-    name = f"realty_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(shared, autocommit=True) as conn:  # CREATE DATABASE refuses transactions
-        conn.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(shared)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(shared, autocommit=True) as conn:
-            conn.execute(SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name)))
+    with scratch_postgres_database() as url:
+        yield url

@@ -4,26 +4,19 @@ destroys their keys again — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from service.application import RealtyLedger
-from tests.conftest import Team, register_team
-from tests.integration.test_backup_restore import erased_after_the_backup_stays_erased, scratch_database, settings_for
+from tests.conftest import Team
+from tests.integration.test_backup_restore import (  # noqa: F401 - source is a fixture
+    erased_after_the_backup_stays_erased,
+    scratch_database,
+    settings_for,
+    source,
+)
 
 
-@pytest.fixture
-def source(own_database_url: str, tmp_path: Path) -> Iterator[tuple[RealtyLedger, Team]]:
-    ledger = RealtyLedger(settings_for(own_database_url, tmp_path, "source"))
-    try:
-        yield ledger, register_team(ledger)
-    finally:
-        ledger.close()
-
-
-def test_erased_customers_stay_erased_after_a_restore(source: tuple[RealtyLedger, Team], own_database_url: str,
+def test_erased_customers_stay_erased_after_a_restore(source: tuple[RealtyLedger, Team], own_database_url: str,  # noqa: F811
                                                       tmp_path: Path) -> None:
     app, team = source
     with scratch_database(own_database_url, tmp_path, "restored") as target_url:
