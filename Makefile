@@ -31,8 +31,10 @@ run: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
+## make test-slow: the tests marked slow (none today: every reliability test fits in `make test`);
+## pytest's exit 5 ("no tests collected") is not a failure here
 test-slow: $(DEVSTAMP)
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/append.py --backend sqlite

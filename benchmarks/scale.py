@@ -19,11 +19,14 @@ and used again (``--reuse DBNAME``; a log that was only written, ``--build-only`
 then); its keys live in ``var/bench/scale-DBNAME/``. What each line does, exactly, is written down
 in ``benchmarks/README.md``; keep the two in step.
 
-How long (measured 2026-12-07 on the shared 2-core machine): the bulk builder writes ≈ 11,000–14,000
-events/s with 2 generator processes (through the application: ≈ 1,600–2,000), the Merkle index
-≈ 13,000–20,000 events/s, the verifier ≈ 50,000–100,000, every view from zero ≈ 2,000–4,800 with one
-process (several processes, each some views, were slower: each decodes the log again). 10,000,000
-events: ≈ 15 min to write, ≈ 1 KB per event in the log and keys; the README has the measured run.
+How long (measured 2026-12-07 on the shared 2-core machine): the bulk builder writes ≈ 11,000 events/s
+with 2 generator processes under other agents' load, ≈ 30,000 on a quiet machine (through the
+application: ≈ 1,600–2,000 loaded, ≈ 9,500 quiet), the Merkle index
+≈ 13,000–40,000 events/s, the verifier ≈ 50,000–150,000, every view from zero ≈ 2,000–5,000 with one
+process (several processes, each some views, help only while a core is idle: each decodes the log
+again). 10,000,000
+events: ≈ 15 min to write, ≈ 1 KB per event in the log and keys, ≈ 1.3 h in all with the rounds,
+≈ 20 GiB with the Merkle nodes and views; the README has the measured run.
 
     python benchmarks/scale.py --events 200000 --long-events 2000          # ≈ 4 min
     python benchmarks/scale.py --events 200000 --build-only                 # the build rate alone

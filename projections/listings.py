@@ -50,6 +50,9 @@ class Listings(Projection):
     def keys(self, event: Any) -> list[tuple[str, str]]:
         return [(T, str(event.originator_id))]
 
+    def creates(self, event: Any) -> list[tuple[str, str]]:
+        return [(T, str(event.originator_id))] if type(event).TOPIC == Listing.Listed.TOPIC else []
+
     def handle(self, event: Any, rows: Rows) -> None:
         topic = type(event).TOPIC
         key = str(event.originator_id)

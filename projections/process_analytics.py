@@ -70,6 +70,9 @@ class ProcessAnalytics(Projection):
     def keys(self, event: Any) -> list[tuple[str, str]]:
         return [(CUSTOMERS, str(event.originator_id))]
 
+    def creates(self, event: Any) -> list[tuple[str, str]]:
+        return [(CUSTOMERS, str(event.originator_id))] if type(event).TOPIC == ev.Received.TOPIC else []
+
     def handle(self, event: Any, rows: Rows) -> None:
         topic = type(event).TOPIC
         key = str(event.originator_id)

@@ -88,6 +88,12 @@ class Projection:
         A row not named here is still read correctly, one query at a time."""
         return ()
 
+    def creates(self, event: Any) -> Iterable[tuple[str, Key]]:
+        """The rows (table, key) this event makes new: ``handle`` puts them without reading them,
+        so the batch reads them neither for this event nor for its later ones. On a big view a
+        key that is not there yet costs an index page read all the same (random ids)."""
+        return ()
+
     def handle(self, event: Any, rows: Rows) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -183,9 +183,12 @@ class ProjectionRunner:
             events.append((row, event))
         work = Rows(projection, track.generation, cursor)
         wanted: dict[str, set[str]] = {}
+        created: set[tuple[str, str]] = set()  # rows put by an event of the batch before any read
         for _, event in events:
+            created.update(projection.creates(event))
             for table, key in projection.keys(event):
-                wanted.setdefault(table, set()).add(key)
+                if (table, key) not in created:
+                    wanted.setdefault(table, set()).add(key)
         try:
             work.prefetch(wanted)
         except Exception as error:  # the tables do not fit the projection: this view stops, not the runner

@@ -94,6 +94,14 @@ class ServiceDesk(Projection):
             wanted.append((ITEMS, item))
         return wanted
 
+    def creates(self, event: Any) -> list[tuple[str, str]]:
+        topic = type(event).TOPIC
+        if topic == ev.Received.TOPIC:
+            return [(CUSTOMERS, str(event.originator_id))]
+        if topic in (ev.RequestRaised.TOPIC, ev.ComplaintFiled.TOPIC):
+            return [(ITEMS, _item_id(event) or "")]
+        return []
+
     def handle(self, event: Any, rows: Rows) -> None:
         topic = type(event).TOPIC
         key = str(event.originator_id)

@@ -102,6 +102,16 @@ class StaffPerformance(Projection):
             wanted.append((REQUESTS, str(event.request_id)))
         return wanted
 
+    def creates(self, event: Any) -> list[tuple[str, str]]:
+        topic = type(event).TOPIC
+        if topic == StaffMember.Registered.TOPIC:
+            return [(STAFF, str(event.originator_id))]
+        if topic == ev.Received.TOPIC:
+            return [(CUSTOMERS, str(event.originator_id))]
+        if topic == ev.RequestRaised.TOPIC:
+            return [(REQUESTS, str(event.request_id))]
+        return []
+
     def handle(self, event: Any, rows: Rows) -> None:
         topic = type(event).TOPIC
         if topic in self._STAFF_TOPICS:
