@@ -201,14 +201,18 @@ class RawConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        return await self.request("POST", path, body, headers)
+
+    async def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         if self.reader is not None and self.reader.at_eof():
             await self.close()  # the server closed it while idle (uvicorn's keep-alive timeout is 5 s)
         reused = self.writer is not None
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{head}"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
+        length_header = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+        self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{head}{length_header}\r\n"
+                          .encode("latin-1") + body)
         try:
             status_line = await self.reader.readline()
         except ConnectionResetError:
@@ -216,7 +220,7 @@ class RawConnection:
         if not status_line:
             await self.close()
             if reused:  # closed while idle, before any answer: nothing was processed; send it again once
-                return await self.post(path, body, headers)
+                return await self.request(method, path, body, headers)
             raise ConnectionError("the server closed the connection")
         status = int(status_line.split(b" ", 2)[1])
         length, close = None, False
