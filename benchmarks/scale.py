@@ -47,6 +47,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata as importlib_metadata
@@ -195,45 +196,60 @@ class Writer:
                 open_request = None
 
 
+def record_batches(writer: Writer, plan: Any, long_ids: list[str],
+                   on_short: Callable[[Customer], None]) -> Iterator[tuple[list[Any], int]]:
+    """The records of each save (or sealed chunk), with their event count: the long customers'
+    events spread over the whole log, the rest filled with short customers (``on_short`` hears of
+    each). Both builders, through the application and in bulk, make the log from this."""
+    longs: list[list[Any]] = []
+    for n in plan.long_customers:
+        customer, actor = writer.new_customer()
+        longs.append([customer, actor, n - 2])
+        long_ids.append(str(customer.id))
+    total = plan.short_events + sum(plan.long_customers)
+    batches = max(1, -(-total // plan.batch))
+    per_batch_long = -(-sum(n for _, _, n in longs) // batches)
+    short_left = plan.short_events
+    while short_left > 0 or any(left > 0 or c._pending_events for c, _, left in longs):
+        records: list[Any] = []
+        events, budget = 0, per_batch_long
+        for entry in longs:
+            customer, actor, left = entry
+            take = min(left, budget)
+            if take or customer._pending_events:
+                writer.grow(customer, actor, take)
+                events += len(customer._pending_events)
+                records.append(customer)
+                entry[2] = left - take
+                budget -= take
+        while events < plan.batch and short_left > 0:
+            customer, n = writer.short()
+            records.append(customer)
+            events += n
+            short_left -= n
+            on_short(customer)
+        if not records:
+            return
+        yield records, events
+
+
+def count_short(tally: Any, sample: int) -> Callable[[Customer], None]:
+    """Count a short customer in ``tally`` (``customers``, ``sample``)."""
+    def on_short(customer: Customer) -> None:
+        tally.customers += 1
+        if len(tally.sample) < sample:
+            tally.sample.append(str(customer.id))
+    return on_short
+
+
 def write_share(plan: WriterPlan, progress: Any = None) -> WriterResult:
     """One writer's part of the log (run in a process of its own when there are several)."""
     app = open_ledger(plan.pg, plan.dbname)
     result = WriterResult()
     try:
         writer = Writer(app, plan.staff, plan.seed)
-        longs: list[tuple[Customer, Any, int]] = []
-        for n in plan.long_customers:
-            customer, actor = writer.new_customer()
-            longs.append((customer, actor, n - 2))
-            result.long_ids.append(str(customer.id))
-        total = plan.short_events + sum(plan.long_customers)
-        batches = max(1, -(-total // plan.batch))
-        long_left = sum(n for _, _, n in longs)
-        per_batch_long = -(-long_left // batches)
-        short_left = plan.short_events
         t0 = time.perf_counter()
-        while short_left > 0 or any(left > 0 for _, _, left in longs) or any(c._pending_events for c, _, _ in longs):
-            records: list[Any] = []
-            events = 0
-            budget = per_batch_long  # the long customers' events spread over the whole log
-            for i, (customer, actor, left) in enumerate(longs):
-                take = min(left, budget)
-                if take or customer._pending_events:
-                    writer.grow(customer, actor, take)
-                    events += len(customer._pending_events)
-                    records.append(customer)
-                    longs[i] = (customer, actor, left - take)
-                    budget -= take
-            while events < plan.batch and short_left > 0:
-                customer, n = writer.short()
-                records.append(customer)
-                events += n
-                short_left -= n
-                result.customers += 1
-                if len(result.sample) < plan.sample:
-                    result.sample.append(str(customer.id))
-            if not records:
-                break
+        for records, events in record_batches(writer, plan, result.long_ids, count_short(result, plan.sample)):
             app.save(*records)
             result.events += events
             if progress is not None:

@@ -53,7 +53,8 @@ class Chunk:
 def generate(plan: Any, emit: Callable[[Chunk], None], chunk_events: int) -> None:
     """One generator's share of the log (``scale.WriterPlan``), as chunks of about ``chunk_events``
     sealed rows; the records are made exactly as ``scale.write_share`` makes them."""
-    from scale import Writer, open_ledger  # the benchmark's own record mix (lazy: scale imports this module)
+    # The benchmark's own record mix (imported here: scale imports this module).
+    from scale import Writer, count_short, open_ledger, record_batches
 
     app = open_ledger(plan.pg, plan.dbname)
     try:
@@ -65,15 +66,6 @@ def generate(plan: Any, emit: Callable[[Chunk], None], chunk_events: int) -> Non
         writer = Writer(app, plan.staff, plan.seed)
         mapper = app.mapper
         out = Chunk([], [])
-        longs: list[list[Any]] = []
-        for n in plan.long_customers:
-            customer, actor = writer.new_customer()
-            longs.append([customer, actor, n - 2])
-            out.long_ids.append(str(customer.id))
-        total = plan.short_events + sum(plan.long_customers)
-        batches = max(1, -(-total // plan.batch))
-        per_batch_long = -(-sum(n for _, _, n in longs) // batches)
-        short_left = plan.short_events
 
         def seal(records: list[Any]) -> None:
             for record in records:
@@ -84,28 +76,8 @@ def generate(plan: Any, emit: Callable[[Chunk], None], chunk_events: int) -> Non
             out.keys.extend(keys.take_pending())
             keys.saved()  # as after a committed save: the queue is emptied, the keys stay cached
 
-        while short_left > 0 or any(left > 0 or c._pending_events for c, _, left in longs):
-            records: list[Any] = []
-            events, budget = 0, per_batch_long  # the long customers' events spread over the whole log
-            for entry in longs:
-                customer, actor, left = entry
-                take = min(left, budget)
-                if take or customer._pending_events:
-                    writer.grow(customer, actor, take)
-                    events += len(customer._pending_events)
-                    records.append(customer)
-                    entry[2] = left - take
-                    budget -= take
-            while events < plan.batch and short_left > 0:
-                customer, n = writer.short()
-                records.append(customer)
-                events += n
-                short_left -= n
-                out.customers += 1
-                if len(out.sample) < plan.sample:
-                    out.sample.append(str(customer.id))
-            if not records:
-                break
+        # ``out`` is the chunk being filled when a short customer is made (a new one after each emit).
+        for records, _ in record_batches(writer, plan, out.long_ids, lambda c: count_short(out, plan.sample)(c)):
             seal(records)
             if len(out.events) >= chunk_events:
                 emit(out)
