@@ -27,8 +27,10 @@ install-dev: $(DEVSTAMP)
 run: $(STAMP)
 	$(BIN)/realty run
 
-## make test: set up with the dev extra and run the whole suite (SQLite and PostgreSQL)
+## make test: set up with the dev extra (and Debian's chromium for the console's browser tests, when
+## this user may install it) and run the whole suite (SQLite and PostgreSQL)
 test: $(DEVSTAMP)
+	bash .ci/install-browser
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 ## make test-slow: the tests marked slow (none today: every reliability test fits in `make test`);

@@ -291,6 +291,7 @@ def _write_showcase(settings: Settings, summary: Any) -> None:
     commands = {label: f"customer show {record_id}" for label, record_id in summary.showcase.items()}
     # Labels of other records start with their kind: "deal rejected then approved", "staff deactivated".
     commands |= {label: f"{label.split()[0]} show {record_id}" for label, record_id in summary.records.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)  # ./var for a PostgreSQL store on a first run
     path.write_text(json.dumps(commands, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from service import console
 from service.api import middleware, problems
 from service.api.deps import expected_version
 from service.api.routes import (
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, ledger: RealtyLedger | None = N
     app.include_router(views_analytics.router)
     app.include_router(projection_routes.router)
     app.include_router(metric_routes.router)
+    console.install(app)  # the browser console under /console (not part of the OpenAPI description)
     document_problems(app)
     return app
 

@@ -1,0 +1,7 @@
+"""The console's compliance pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/console", include_in_schema=False)

@@ -1,0 +1,61 @@
+"""Fixtures of the console's browser tests: a served demo per module and backend, and chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKENDS, require_postgres
+from tests.e2e.console.harness import CHROMIUM_FLAGS, Console, chromium_path, served_console
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """A demo store served by ``realty run``, shared by the tests of one module (they read it, or
+    change only records they make or pick for themselves)."""
+    if request.param == "postgres":
+        require_postgres()
+    home = tmp_path_factory.mktemp(f"console-{request.param}")
+    with served_console(home, request.param) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def new_page(browser: Any, *, locale: str = "zh-CN", timezone_id: str = "Asia/Shanghai",
+             accept_downloads: bool = False) -> Any:
+    context = browser.new_context(locale=locale, timezone_id=timezone_id, accept_downloads=accept_downloads,
+                                  viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(30_000)
+    return context.new_page()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) in Chinese, Shanghai time."""
+    opened = new_page(browser)
+    yield opened
+    opened.context.close()
+
+
+@pytest.fixture
+def english_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context whose browser asks for English, in Berlin time."""
+    opened = new_page(browser, locale="en-GB", timezone_id="Europe/Berlin")
+    yield opened
+    opened.context.close()
+
+
+__all__ = ["Path", "new_page"]
