@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     automation_interval: float = Field(default=60.0, ge=0, le=86_400)
     # Days an API token lives when its issuer names no lifetime (0: tokens never expire).
     token_lifetime_days: int = Field(default=90, ge=0, le=MAX_TOKEN_LIFETIME.days)
+    # The console's cookies carry the Secure flag: None (default) when the request came over https
+    # (as uvicorn sees it: behind a TLS-terminating proxy, run with --proxy-headers), True always
+    # (a proxy that terminates TLS without forwarding the scheme), False never (plain-http testing).
+    console_secure_cookies: bool | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -37,6 +37,13 @@ SECTIONS: tuple[Section, ...] = (
 )
 AREAS = ("compliance", "archive", "management")
 
+# Every form of the console (its route's name) and the API route it calls: the handler refuses a
+# role the API's table does not name before anything is sent (``ConsoleUser.require``), and the
+# role test posts every one of them as every role. Sign-in and sign-out are every role's.
+FORMS: dict[str, str] = {
+    "console.sign_out": "staff.revoke_token",
+}
+
 
 def visible_sections(user: Any) -> list[Section]:
     return [s for s in SECTIONS if all(user.can(route) for route in s.needs)]

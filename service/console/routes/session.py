@@ -33,7 +33,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def _secure_cookies(request: Request) -> bool:
-    return request.url.scheme == "https"
+    configured = request.app.state.ledger.settings.console_secure_cookies
+    return request.url.scheme == "https" if configured is None else configured
 
 
 @router.get("/sign-in", name="console.sign_in_form")
