@@ -141,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.no_serve:
         return EXIT_OK
     tokens = _var_dir(settings) / "demo-tokens.txt"
-    print(f"API docs: http://{args.host}:{args.port}/docs   demo tokens (one per role): {tokens}")
+    print(f"API docs: http://{args.host}:{args.port}/docs   console: http://{args.host}:{args.port}/console/   "
+          f"demo tokens (one per role): {tokens}")
     return _serve(settings, args.host, args.port, 1)
 
 

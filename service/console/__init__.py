@@ -51,6 +51,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
+        if error.status == 401:  # the session token was revoked or expired while the page was open
+            return await _sign_in(request, SignInRequired())
         return await _error_page(request, error.status, error.code, error.detail)
 
 

@@ -21,6 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -100,7 +101,7 @@ class ConsoleUser(Viewer):
 
 def viewer(request: Request) -> Viewer:
     return Viewer(i18n.choose_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")),
-                  i18n.choose_time_zone(request.cookies.get(TIME_ZONE_COOKIE)))
+                  i18n.choose_time_zone(unquote(request.cookies.get(TIME_ZONE_COOKIE) or "")))
 
 
 async def console_user(request: Request) -> ConsoleUser:

@@ -44,3 +44,18 @@ def test_every_console_answer_carries_a_strict_content_security_policy(console: 
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
     assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
     assert "<script src=\"/console/static/console.js\"" in answer.text and "<script>" not in answer.text
+
+
+def test_an_english_browser_in_berlin_gets_english_and_berlin_time(console: Console, english_page: Any) -> None:
+    sign_in(english_page, console, "archivist")
+    english_page.goto(f"{console.base}/console/")  # the script has told the server the zone by now
+    assert english_page.locator("html").get_attribute("lang") == "en"
+    assert english_page.locator("html").get_attribute("data-zone") == "Europe/Berlin"
+    assert "Europe/Berlin" in english_page.locator("footer").inner_text()
+    screenshot(english_page, "home-en")
+    # Switched to Chinese by the link in the header, remembered for the next page.
+    english_page.click("[data-lang=zh-CN]")
+    english_page.wait_for_load_state()
+    assert english_page.locator("html").get_attribute("lang") == "zh-CN"
+    english_page.goto(f"{console.base}/console/")
+    assert english_page.locator("html").get_attribute("lang") == "zh-CN"
