@@ -256,13 +256,14 @@ def test_a_compliance_officer_sees_every_team_and_may_narrow_to_one(console: Con
         page.context.close()
 
 
-def test_a_consultant_sees_only_their_own_receptions_and_no_other_management_page(
+def test_a_consultant_sees_only_their_own_service_desk_and_receptions_and_no_other_management_page(
         console: Console, page: Any) -> None:
-    """As the permission table says: a consultant reads their own receptions, nothing else here."""
+    """As the permission table says: a consultant reads the service desk items and receptions of the
+    customers they hold, nothing else here."""
     sign_in(page, console, "property_consultant")
     assert [k for k in (p.replace("-", "_") for p in PAGES) if page.locator(f"[data-nav='{k}']").count()] \
-        == ["reception"]
-    for name in PAGES[:-1]:
+        == ["service_desk", "reception"]
+    for name in (p for p in PAGES if p not in ("service-desk", "reception")):
         answer = page.goto(f"{console.base}/console/management/{name}")
         assert answer.status == 403, name
         assert page.locator("[data-code='forbidden']").is_visible()
