@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive import merkle
+from archive.chain import event_leaf
 from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointJournal, CheckpointStore
 from archive.signing import Checkpoint, KeyringMissing, SigningKeyring
 from archive.sql import Database
@@ -163,11 +164,21 @@ class AuditTrail:
                              "WHERE originator_id = ? ORDER BY originator_version", (key,))
         return {int(v): EventPosition(int(p), int(n)) for v, p, n in rows}
 
-    def proofs_for(self, originator_id: Any) -> dict[int, dict[str, Any]]:
-        """Each version of a record -> its inclusion proof against the latest checkpoint, or a note
-        that it came after it (not yet covered by a signature). Every node of every proof, leaves
-        included, comes in one query."""
-        latest = self.checkpoints.latest()
+    def stored_leaves(self, originator_id: Any) -> dict[int, bytes]:
+        """Each version of a record -> the leaf hash of its row as stored now (``archive.chain``),
+        recomputed from the row, not read from the Merkle index: a proof checked with it says
+        whether the event as it is stored now is the one a checkpoint signed."""
+        record = originator_id if isinstance(originator_id, uuid.UUID) else uuid.UUID(str(originator_id))
+        key = record.hex if self.db.backend == "sqlite" else record
+        rows = self.db.query(f"SELECT originator_version, topic, state FROM {self.index.events} "  # noqa: S608
+                             "WHERE originator_id = ?", (key,))
+        return {int(v): event_leaf(record, int(v), topic, bytes(state)) for v, topic, state in rows}
+
+    def proofs_for(self, originator_id: Any, checkpoint: Checkpoint | None = None) -> dict[int, dict[str, Any]]:
+        """Each version of a record -> its inclusion proof against the latest checkpoint (or the one
+        given, read by the caller beforehand), or a note that it came after it (not yet covered by a
+        signature). Every node of every proof, leaves included, comes in one query."""
+        latest = self.checkpoints.latest() if checkpoint is None else checkpoint
         places = self.positions(originator_id)
         size = 0 if latest is None else latest.tree_size
         covered = [where.position for where in places.values() if where.position < size]

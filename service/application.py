@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import Environment
 
 from archive.audit_trail import AuditTrail
@@ -534,6 +534,48 @@ class RealtyLedger(ErasureCommands, ServiceFileCommands, ExportCommands, Applica
         # a time in this process, and only a race with another process is left to the retries.
         with self._reader_lock(acting.staff_id):
             return self._execute(acting, step)
+
+    def personal_data_reads(self, readers: Iterable[str | uuid.UUID] | None, days: Iterable[date]
+                            ) -> list[dict[str, Any]]:
+        """The full reads of personal data on these readers' access logs (every staff member's when
+        ``readers`` is None) on these days, newest first: ids, kinds and purposes only, so reading
+        them is not itself a read of anyone's personal data. A log's id is derived from its reader
+        and day (``access_log_id``), so the logs are found without an index: their events are read
+        in one query per 500 logs, not one load per reader and day."""
+        ids = [as_uuid(r, "reader") for r in readers] if readers is not None else [
+            uuid.UUID(s) for s in self.staff_ids()]
+        logs = {access_log_id(reader, day): (reader, day) for reader in ids for day in days}
+        found: list[dict[str, Any]] = []
+        roles: dict[uuid.UUID, str | None] = {}
+        for stored in self._stored_events_of(list(logs)):
+            event = self.mapper.to_domain_event(stored)
+            if not isinstance(event, PersonalDataAccessLog.PersonalDataRead):
+                continue
+            reader, day = logs[event.originator_id]
+            if reader not in roles:
+                try:
+                    roles[reader] = self._get(StaffMember, reader).role
+                except NotFound:
+                    roles[reader] = None
+            found.append({"reader_id": str(reader), "reader_role": roles[reader], "day": day.isoformat(),
+                          "subject_id": str(event.subject_id), "subject_kind": event.subject_kind,
+                          "purpose": event.purpose, "at": event.occurred_at.isoformat()})
+        return sorted(found, key=lambda r: r["at"], reverse=True)
+
+    def _stored_events_of(self, record_ids: list[uuid.UUID], chunk: int = 500) -> list[StoredEvent]:
+        """Every stored event of these records (any that exist), in one query per ``chunk`` ids."""
+        db = self.audit.db
+        table = db.table(self.audit.events_table)
+        out: list[StoredEvent] = []
+        for start in range(0, len(record_ids), chunk):
+            part = record_ids[start:start + chunk]
+            keys = [r.hex if db.backend == "sqlite" else r for r in part]
+            rows = db.query(f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
+                            f"WHERE originator_id IN ({', '.join('?' for _ in keys)}) "
+                            "ORDER BY originator_id, originator_version", keys)
+            out.extend(StoredEvent(originator_id=uuid.UUID(str(oid)), originator_version=int(version), topic=topic,
+                                   state=bytes(state)) for oid, version, topic, state in rows)
+        return out
 
     def _reader_lock(self, reader_id: Any) -> threading.Lock:
         return self._reader_locks[hash(str(reader_id)) % len(self._reader_locks)]

@@ -15,9 +15,20 @@ EVENT_FIELDS = ("version", "name", "occurred_at", "recorded_at", "actor_id", "ac
 
 def history_with_proofs(ledger: RealtyLedger, record_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """``events`` (the record's history, as the reader may see it) with each one's inclusion proof
-    against the latest checkpoint."""
-    proofs = ledger.audit.proofs_for(as_uuid(record_id))
-    return {"id": record_id, "checkpoint": checkpoint_dict(ledger.audit.latest_checkpoint()),
+    against the latest checkpoint.
+
+    Each proof's ``leaf_hash`` is recomputed from the event's row as it is stored now, not taken
+    from the Merkle index (which keeps the leaf the row had when it was indexed): checked against
+    the signed root, the proof then says whether the event as stored now is the one that was signed,
+    so a row changed behind the application's back fails its proof."""
+    record = as_uuid(record_id)
+    latest = ledger.audit.latest_checkpoint()  # read once: the proofs are against the checkpoint answered
+    proofs = ledger.audit.proofs_for(record, latest)
+    leaves = ledger.audit.stored_leaves(record)
+    for version, proof in proofs.items():
+        if proof.get("covered") and version in leaves:
+            proof["leaf_hash"] = leaves[version].hex()
+    return {"id": record_id, "checkpoint": checkpoint_dict(latest),
             "events": [{**event, "inclusion": proofs.get(event["version"])} for event in events]}
 
 

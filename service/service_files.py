@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -76,7 +77,8 @@ class ServiceFileCommands:
 
     # --- opening and collecting -----------------------------------------------------------------
 
-    def open_service_file(self, acting: Any, *, owner_kind: str, owner_id: str, record_class: str) -> Any:
+    def open_service_file(self, acting: Any, *, owner_kind: str, owner_id: str, record_class: str,
+                          occurred_at: datetime | None = None) -> Any:
         if record_class not in self.retention_policy.classes:
             raise InvalidValue("record_class", f"must be one of {', '.join(self.retention_policy.classes)} "
                                                "(the retention policy's classes)")
@@ -89,15 +91,16 @@ class ServiceFileCommands:
         self._refuse_restricted(subject)
         return self._create(acting, lambda actor: ServiceFile.open(
             owner_kind=owner_kind, owner_id=uuid.UUID(str(owner_id)), subject_id=subject,
-            record_class=record_class, actor=actor))
+            record_class=record_class, actor=actor, occurred_at=occurred_at))
 
     def service_file_for(self, owner_kind: str, owner_id: str, record_class: str) -> str:
         return str(service_file_id(owner_kind, uuid.UUID(str(owner_id)), record_class))
 
     def upload_document(self, acting: Any, file_id: str, *, content: bytes, kind: str | None = None,
                         document_id: str | None = None, reason: str | None = None,
-                        expected_version: int | None = None) -> Any:
-        """A new document (``kind``), or a new version of ``document_id`` (with ``reason``)."""
+                        expected_version: int | None = None, occurred_at: datetime | None = None) -> Any:
+        """A new document (``kind``), or a new version of ``document_id`` (with ``reason``);
+        ``occurred_at`` the business time it came in (default now; a paper filed after the fact)."""
         media_type = check_upload(content[:SNIFF_BYTES], len(content), max_bytes=self.settings.max_document_bytes,
                                   allowed=set(ALLOWED_TYPES))
         file = self._get(ServiceFile, file_id)
@@ -117,11 +120,12 @@ class ServiceFileCommands:
 
         def work(f: ServiceFile, actor: Any) -> tuple[list[Any], str]:
             if document_id is None:
-                f.collect_document(kind=kind or "", document_id=doc_id, actor=actor, **facts)
+                f.collect_document(kind=kind or "", document_id=doc_id, actor=actor, occurred_at=occurred_at, **facts)
             else:
                 if len(f.versions(doc_id)) + 1 != version:  # another version came first: try again
                     raise InvalidValue("document_id", "a newer version was recorded meanwhile; upload again")
-                f.update_document(document_id=doc_id, reason=reason or "", actor=actor, **facts)
+                f.update_document(document_id=doc_id, reason=reason or "", actor=actor, occurred_at=occurred_at,
+                                  **facts)
             return [], str(doc_id)
 
         try:
@@ -307,24 +311,58 @@ class ServiceFileCommands:
         return [str(uuid.UUID(str(oid))) for (oid,) in db.query(
             f"SELECT originator_id FROM {table} WHERE topic = ? ORDER BY {db.log_order}", (OPENED_TOPIC,))]
 
+    def _files(self, keep: Callable[[ServiceFile], bool] | None = None) -> Iterator[ServiceFile]:
+        """Every service file in the log, loaded, in the order they were opened (those ``keep``
+        accepts): the one walk behind the list of files and the retention-due list."""
+        for file_id in self.service_file_ids():
+            file = self._load(uuid.UUID(file_id), kind="service file")
+            if keep is None or keep(file):
+                yield file
+
+    def _file_row(self, file: ServiceFile, end: datetime | None) -> dict[str, Any]:
+        """One file as the lists show it: ids, class, status and number, documents, active holds,
+        the state of its disposition, and the end of its retention (None while the clock has not
+        started). Ids and codes only: no reason or other free text, so no personal data."""
+        pending = file.pending_disposition
+        disposition = ("carried_out" if file.is_disposed else None if pending is None else
+                       "approved" if pending.get("approved_by") else "proposed")
+        return {"file_id": str(file.id), "record_class": file.record_class, "owner_kind": file.owner_kind,
+                "owner_id": str(file.owner_id), "status": file.status, "archive_number": file.archive_number,
+                "documents": len(file.documents),
+                "holds": [{"hold_id": str(h["hold_id"]), "placed_at": str(h.get("placed_at"))}
+                          for h in file.active_holds],
+                "disposition": disposition, "retention_end": None if end is None else end.isoformat()}
+
+    def service_files(self, *, status: str | None = None, record_class: str | None = None,
+                      owner_id: str | None = None, limit: int = 100,
+                      offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A page of the files (in the order they were opened) with the given status, record class
+        and owner, and how many there are in all. Only the page's files have their retention end
+        worked out (it replays the owner's record)."""
+        owner = None if owner_id is None else as_uuid(owner_id, "owner_id")
+
+        def keep(file: ServiceFile) -> bool:
+            return ((status is None or file.status == status)
+                    and (record_class is None or file.record_class == record_class)
+                    and (owner is None or file.owner_id == owner))
+
+        chosen = list(self._files(keep))
+        page = chosen[offset:offset + limit]
+        return [self._file_row(f, self._retention_end_of(f)) for f in page], len(chosen)
+
+    def _retention_end_of(self, file: ServiceFile) -> datetime | None:
+        """A disposed file's retention end is on its certificate; any other file's is worked out."""
+        if file.is_disposed:
+            return (file.certificate or {}).get("retention_end")
+        return self.file_retention_end(file)
+
     def retention_due(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Files whose retention period has ended and that are not yet disposed of, with their holds."""
         now = now or datetime.now(UTC)
         due = []
-        for file_id in self.service_file_ids():
-            file = self._load(uuid.UUID(file_id), kind="service file")
-            if file.is_disposed:
-                continue
+        for file in self._files(lambda f: not f.is_disposed):
             end = self.file_retention_end(file)
             if end is None or end > now:
                 continue
-            pending = file.pending_disposition
-            due.append({"file_id": file_id, "record_class": file.record_class, "owner_kind": file.owner_kind,
-                        "owner_id": str(file.owner_id), "archive_number": file.archive_number,
-                        "retention_end": end.isoformat(),
-                        "rule": self.retention_policy.rule(file.record_class).describe(),
-                        "holds": [{"hold_id": str(h["hold_id"]), "placed_at": str(h.get("placed_at"))}
-                                  for h in file.active_holds],
-                        "disposition": None if pending is None else
-                        ("approved" if pending.get("approved_by") else "proposed")})
+            due.append({**self._file_row(file, end), "rule": self.retention_policy.rule(file.record_class).describe()})
         return due

@@ -150,6 +150,7 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "service_files.approve_disposition": _LEGAL_HOLDS,
     "service_files.reject_disposition": _LEGAL_HOLDS,
     "service_files.retention_due": {AR: Scope.ANY, CO: Scope.ANY},
+    "service_files.list": {AR: Scope.ANY, CO: Scope.ANY},
     # --- end of service files ---
     # --- views ---
     "views.pipeline": _READ_CUSTOMER,
@@ -176,12 +177,14 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     # --- audit ---
     "audit.verify": _AUDIT,
     "audit.latest_checkpoint": _AUDIT,
+    "audit.public_keys": _AUDIT,
     "audit.checkpoint": _AUDIT,
     "audit.inclusion_proof": _AUDIT,
     "audit.consistency_proof": _AUDIT,
     "audit.history": _AUDIT,
     "audit.as_of": _AUDIT,
     "audit.diff": _AUDIT,
+    "audit.access_log": _AUDIT,
     # --- end of audit ---
     # --- archive (sealed exports: archivists for courts and regulators, compliance for audits) ---
     "archive.export": {AR: Scope.ANY, CO: Scope.ANY},

@@ -20,8 +20,9 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("search", "/console/audit/search", ("audit.history",), "compliance"),
-    Section("verification", "/console/audit/log", ("audit.verify", "audit.latest_checkpoint"), "compliance"),
+    Section("search", "/console/audit/search", ("audit.history", "audit.public_keys"), "compliance"),
+    Section("verification", "/console/audit/log", ("audit.verify", "audit.latest_checkpoint", "audit.public_keys"),
+            "compliance"),
     Section("access_log", "/console/audit/access-log", ("audit.access_log",), "compliance"),
     Section("sla", "/console/audit/sla-breaches", ("views.service_desk", "audit.history"), "compliance"),
     Section("files", "/console/archive/files", ("service_files.list",), "archive"),
@@ -41,6 +42,19 @@ AREAS = ("compliance", "archive", "management")
 # role test posts every one of them as every role. Sign-in and sign-out are every role's.
 FORMS: dict[str, str] = {
     "console.sign_out": "staff.revoke_token",
+    # compliance (service/console/routes/compliance.py)
+    "console.audit_sign_checkpoint": "audit.checkpoint",
+    # archive (service/console/routes/archive.py)
+    "console.archive.check": "service_files.check_completeness",
+    "console.archive.file_it": "service_files.file",
+    "console.archive.seal": "service_files.seal",
+    "console.archive.reopen": "service_files.reopen",
+    "console.archive.place_hold": "service_files.place_hold",
+    "console.archive.release_hold": "service_files.release_hold",
+    "console.archive.propose": "service_files.propose_disposition",
+    "console.archive.approve": "service_files.approve_disposition",
+    "console.archive.reject": "service_files.reject_disposition",
+    "console.archive.export": "archive.export",
 }
 
 

@@ -26,7 +26,11 @@ steps in time order), ``world`` (the demo's state and the helpers every write an
 time goes through), ``notes`` (what the demo remembers of each record), ``vocabulary`` and
 ``people`` (the words, weights and made-up personal details), one module of stories per kind of
 record (``staff_stories``, ``listing_stories``, ``customer_stories``, ``deal_stories``,
-``service_desk_stories``: mixins that ``loader`` combines), and ``summary``.
+``service_desk_stories``, ``archive_stories``: mixins that ``loader`` combines), and ``summary``.
+
+A few of the customers come from the predecessor system: received and lost more than three
+years ago, recorded at those business times, so their customer files are due for disposition now
+(``archive_stories``); the archive files every closed deal and every lost customer of the year.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from service.demo.vocabulary import (
 class CustomerStories(DealStories):
     """Builds on every other story: a customer meets staff, listings, deals and the service desk."""
 
-    def _plan_customers(self) -> None:
-        n = self.n_customers
+    def _plan_customers(self, n: int) -> None:
+        """The year's ``n`` customers (the demo's others come from the predecessor system)."""
         quotas = _quotas(n, OUTCOMES)
         outcomes = [name for name, count in quotas for _ in range(count)]
         self.rng.shuffle(outcomes)

@@ -1,8 +1,10 @@
 """``load_demo``: check the arguments, then tell the whole year, every story at once, and sum it up.
 
 The order of the run is part of the story: founding staff are registered first, then listings,
-customers and staff changes are planned (each planning step draws from the seeded random source
-in turn), then every thread is resumed in business-time order until all are told.
+the year's customers and staff changes are planned (each planning step draws from the seeded
+random source in turn), the predecessor system's few customers are recorded (their history lies
+years back, before the year's first command) and the archive's work is planned, then every thread
+is resumed in business-time order until all are told.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from service.application import RealtyLedger
+from service.demo.archive_stories import ArchiveStories, predecessor_customers
 from service.demo.customer_stories import CustomerStories
 from service.demo.deal_stories import DealStories
 from service.demo.listing_stories import ListingStories
@@ -47,13 +50,16 @@ def load_demo(
     return _Demo(app, customers=customers, seed=seed, now=now, progress=progress).run()
 
 
-class _Demo(CustomerStories, DealStories, ListingStories, StaffStories, ServiceDeskStories):
+class _Demo(CustomerStories, DealStories, ListingStories, StaffStories, ServiceDeskStories, ArchiveStories):
     def run(self) -> DemoSummary:
         began = time.perf_counter()
         self._register_founding_staff()
         self._plan_listings()
-        self._plan_customers()
+        older = predecessor_customers(self.n_customers)
+        self._plan_customers(self.n_customers - older)
         self._plan_staff_changes()
+        self._import_predecessor_customers(older)
+        self._plan_archive()
         for staff in list(self.staff):
             self.scheduler.spawn(self._staff_year(staff))
         self.scheduler.spawn(self._incentives())

@@ -66,6 +66,13 @@ class Scheduler:
             return
         heapq.heappush(self._heap, (wanted, next(self._seq), thread, owner))
 
+    def story_told(self) -> None:
+        """A story told outside the loop is complete (the predecessor system's customers, whose
+        history lies years before the loop's first command): it counts toward ``progress``."""
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done)
+
     def _thread_done(self, owner: StoryOwner | None) -> None:
         if owner is None:
             return

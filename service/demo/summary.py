@@ -52,6 +52,12 @@ class DemoSummary:
     trainings: int
     assessments: int
     incentives: int
+    predecessor_customers: int  # among ``customers``: received and lost years ago, in the predecessor system
+    service_files: int
+    service_file_documents: int
+    document_versions: int
+    service_files_sealed: int  # seals, counting a file sealed again after a reopening
+    legal_holds: int
     events: int
     earliest: datetime
     latest: datetime
@@ -113,11 +119,13 @@ def summarise(world: DemoWorld, seconds: float) -> DemoSummary:
                        ("late complaint", "customer, complaint late"), ("late request", "customer, request late"),
                        ("details corrected", "customer, details corrected"),
                        ("taken over", "customer of a leaver"),
-                       ("reassigned for workload", "customer, workload moved")):
+                       ("reassigned for workload", "customer, workload moved"),
+                       ("file on legal hold", "customer, file on legal hold")):
         tagged = [c for c in world.customers if tag in c.tags]
         if tagged:
             showcase[label] = richest(tagged)
     assert world.earliest is not None and world.scheduler.clock is not None
+    archive = world.archive_counts
     return DemoSummary(
         seed=world.seed,
         staff=len(world.staff),
@@ -143,6 +151,12 @@ def summarise(world: DemoWorld, seconds: float) -> DemoSummary:
         trainings=world.counts["trainings"],
         assessments=world.counts["assessments"],
         incentives=world.counts["incentives"],
+        predecessor_customers=len(world.predecessors),
+        service_files=archive["service_files"],
+        service_file_documents=archive["documents"],
+        document_versions=archive["versions"],
+        service_files_sealed=archive["sealed"],
+        legal_holds=archive["holds"],
         events=world.events,
         earliest=world.earliest.astimezone(UTC),
         latest=world.scheduler.clock.astimezone(UTC),

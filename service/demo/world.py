@@ -53,6 +53,8 @@ class DemoWorld:
         self.requests: list[tuple[datetime, datetime | None]] = []
         self.complaints: list[tuple[datetime, datetime | None]] = []
         self.surveys: list[int] = []
+        self.predecessors: list[_Customer] = []  # the predecessor system's customers (archive_stories)
+        self.archive_counts = dict.fromkeys(("service_files", "documents", "versions", "sealed", "holds"), 0)
         self.contracts = itertools.count(1)
         self.records: dict[str, str] = {}
         self._complaint_plan: dict[int, str] = {}

@@ -76,6 +76,20 @@ def test_a_small_demo_covers_every_stage_and_its_summary_matches_the_store(app: 
     assert {s: n for s, n in summary.deals_by_outcome.items() if n} == dict(
         Counter(app.state(d)["status"] for d in deals))
 
+    # The archive: files for closed deals and lost customers, checked, filed and sealed; the
+    # predecessor system's customers (among the customers, lost years ago) have files due now.
+    assert topics["realty.service_file.opened"] == summary.service_files > 0
+    assert topics["realty.service_file.document_collected"] == summary.document_versions > summary.service_file_documents
+    assert topics["realty.service_file.sealed"] == summary.service_files_sealed
+    assert topics["realty.service_file.hold_placed"] == summary.legal_holds == 2
+    assert topics["realty.service_file.hold_released"] == 1
+    files = [app.repository.get(e.originator_id) for topic, e in events if topic == "realty.service_file.opened"]
+    due = [f for f in files if (end := app.file_retention_end(f)) is not None and end <= NOW]
+    assert len(due) == summary.predecessor_customers > 0
+    assert all(f.record_class == "customer_file" and f.status == "sealed" for f in due)
+    assert len([f for f in due if f.active_holds]) == 1
+    assert all(app.state(str(f.owner_id))["stage"] == "lost" for f in due)
+
     # Showcase customers are where the summary says they are; other records are of their kind.
     for stage, label in DemoSummary.STAGE_LABELS.items():
         assert app.state(summary.showcase[label])["stage"] == stage

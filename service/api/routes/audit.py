@@ -8,7 +8,8 @@ their personal-data access log (the auditors are audited); an administrator sees
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Query
 
 from archive.audit_trail import checkpoint_dict
 from archive.checkpoints import EmptyLog
-from archive.signing import KeyringError
+from archive.signing import KeyringError, load_public_keys
 from domain.identity import Role
 from service import audit_reads, metrics
 from service.api.deps import AccessDep
@@ -65,6 +66,22 @@ def latest_checkpoint(access: AccessDep) -> dict[str, Any]:
     return checkpoint
 
 
+@router.get("/public-keys", name="audit.public_keys",
+            summary="The public keys that verify checkpoint signatures (as `realty audit public-key` prints them)")
+def public_keys(access: AccessDep) -> dict[str, Any]:
+    """For the console and tools on the same side as the server. A witness who must not trust the
+    server takes the keys out of band (``realty audit public-key --out``) and pins them."""
+    try:
+        text = access.ledger.audit.keyring.export_public()
+    except KeyringError as e:
+        raise Problem(404, "no_signing_keys", "No signing keys", str(e)) from None
+    keys = load_public_keys(text)
+    return {"keys": [{"key_id": key_id, "algorithm": "ed25519",
+                      "public_key": base64.b64encode(key.public_bytes_raw()).decode("ascii")}
+                     for key_id, key in keys.items()],
+            "file": text}
+
+
 @router.post("/checkpoints", name="audit.checkpoint", status_code=201, summary="Sign a checkpoint of the log now")
 def make_checkpoint(access: AccessDep) -> dict[str, Any]:
     try:
@@ -90,6 +107,31 @@ def consistency_proof(access: AccessDep, first: Annotated[int, Query(ge=1, le=2*
         return access.ledger.audit.consistency(first, second)
     except ValueError as e:
         raise _unavailable(e) from None
+
+
+ACCESS_LOG_DAYS = 7  # the default range: the last week
+ACCESS_LOG_MAX_DAYS = 31
+
+
+@router.get("/access-log", name="audit.access_log",
+            summary="Who read whose personal data in full: the reads on the staff's access logs, newest first")
+def access_log(access: AccessDep,
+               reader: Annotated[str | None, Query(max_length=40, description="a staff id (default: all staff)")] = None,
+               start: Annotated[date | None, Query(alias="from", description="first day (UTC), ISO 8601")] = None,
+               end: Annotated[date | None, Query(alias="to", description="last day (UTC), ISO 8601")] = None,
+               ) -> dict[str, Any]:
+    """Ids, kinds and purposes only (never the data read), so this read is not itself recorded as
+    a read of personal data. Days are UTC days, as the logs are kept; at most 31 of them."""
+    last = end or datetime.now(UTC).date()
+    first = start or last - timedelta(days=ACCESS_LOG_DAYS - 1)
+    if first > last:
+        raise Problem(422, "invalid_value", "Invalid value", "from must not be after to")
+    if (last - first).days >= ACCESS_LOG_MAX_DAYS:
+        raise Problem(422, "invalid_value", "Invalid value", f"at most {ACCESS_LOG_MAX_DAYS} days at a time")
+    readers = None if reader is None else [str(as_uuid(reader, "reader"))]
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return {"from": first.isoformat(), "to": last.isoformat(), "reader": readers[0] if readers else None,
+            "reads": access.ledger.personal_data_reads(readers, days)}
 
 
 def _record(access: Any, aggregate: Aggregate, record_id: str) -> dict[str, Any]:

@@ -154,6 +154,28 @@ def open_file(body: s.ServiceFileCreate, access: AccessDep) -> Any:
     return answer(result, 201, location=f"/service-files/{result.id}")
 
 
+@router.get("/service-files", name="service_files.list", response_model=s.ServiceFileListPublic,
+            summary="The service files, a page at a time: status, archive number, documents, active holds, "
+                    "disposition and retention end of each")
+def list_files(
+    access: AccessDep,
+    status: Annotated[s.FileStatus | None, Query(description="only files in this status")] = None,
+    record_class: Annotated[str | None, Query(max_length=100, description="only files of this record class "
+                                              "(one of the retention policy's)")] = None,
+    owner_id: Annotated[uuid.UUID | None, Query(description="only the files of this customer or deal")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="files per page, at most 500")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="how many matching files to skip")] = 0,
+) -> Any:
+    ledger = access.ledger
+    if record_class is not None and record_class not in ledger.retention_policy.classes:
+        raise InvalidValue("record_class", f"must be one of {', '.join(ledger.retention_policy.classes)}")
+    items, total = ledger.service_files(status=None if status is None else status.value, record_class=record_class,
+                                        owner_id=None if owner_id is None else str(owner_id), limit=limit,
+                                        offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if offset + limit < total else None}
+
+
 @router.get("/service-files/{file_id}", name="service_files.read", response_model=s.ServiceFilePublic,
             summary="A service file: its documents and versions, reads, status, holds, disposition, retention end")
 def read_file(file_id: str, access: AccessDep, response: Response) -> Any:

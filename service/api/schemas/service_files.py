@@ -8,6 +8,7 @@ store out for a caller who has no use for it.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -144,16 +145,55 @@ class ServiceFilePublic(BaseModel):
 class RetentionDuePublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "file_id": EXAMPLE_FILE_ID, "record_class": "customer_file", "owner_kind": "customer",
-        "owner_id": EXAMPLE_CUSTOMER_ID, "archive_number": "CF-2026-7C1E3A5F9B2D",
-        "retention_end": "2029-05-01T10:00:00+00:00", "rule": "customer_file: 3y from last_contact",
+        "owner_id": EXAMPLE_CUSTOMER_ID, "status": "sealed", "archive_number": "CF-2026-7C1E3A5F9B2D",
+        "documents": 1, "retention_end": "2029-05-01T10:00:00+00:00", "rule": "customer_file: 3y from last_contact",
         "holds": [], "disposition": None}]})
 
     file_id: str
     record_class: str
     owner_kind: str
     owner_id: str
+    status: str = Field(description="`open`, `filed` or `sealed` (a disposed file is no longer due)")
     archive_number: str | None
+    documents: int = Field(description="how many documents the file holds")
     retention_end: AwareDatetime
     rule: str
     holds: list[dict[str, Any]] = Field(description="active legal holds: while one is, nothing is destroyed")
     disposition: str | None = Field(description="null, `proposed` or `approved`")
+
+
+class FileStatus(StrEnum):
+    OPEN = "open"
+    FILED = "filed"
+    SEALED = "sealed"
+    DISPOSED = "disposed"
+
+
+class ServiceFileRowPublic(BaseModel):
+    file_id: str
+    record_class: str
+    owner_kind: str
+    owner_id: str
+    status: str = Field(description="`open`, `filed`, `sealed` or `disposed`")
+    archive_number: str | None
+    documents: int = Field(description="how many documents the file holds (each with one or more versions)")
+    holds: list[dict[str, Any]] = Field(description="active legal holds (`hold_id`, `placed_at`): while one is, "
+                                        "nothing is destroyed")
+    disposition: str | None = Field(description="null, `proposed`, `approved` or `carried_out`")
+    retention_end: AwareDatetime | None = Field(description="when the retention period ends; null while its clock "
+                                                "has not started")
+
+
+class ServiceFileListPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{"file_id": EXAMPLE_FILE_ID, "record_class": "deal_file", "owner_kind": "deal",
+                   "owner_id": EXAMPLE_ENTITY_ID, "status": "sealed", "archive_number": "DF-2026-7C1E3A5F9B2D",
+                   "documents": 3, "holds": [], "disposition": None,
+                   "retention_end": "2031-05-01T10:00:00+00:00"}],
+        "total": 1, "limit": 100, "offset": 0, "next_offset": None}]})
+
+    items: list[ServiceFileRowPublic] = Field(description="in the order the files were opened")
+    total: int = Field(description="how many files match the filters in all")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="the offset of the next page; null on the last one")

@@ -138,18 +138,19 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-def http_session(console: Console, role: str) -> httpx.Client:
+@contextlib.contextmanager
+def http_session(console: Console, role: str) -> Iterator[httpx.Client]:
     """A client signed in to the console as ``role`` through the sign-in form (cookies kept), for
     walking many pages faster than a browser would; it sends what a browser sends with a form."""
-    client = httpx.Client(base_url=console.base, timeout=60, follow_redirects=False,
-                          headers={"Sec-Fetch-Site": "same-origin"})
-    form = client.get("/console/sign-in")
-    nonce = re.search(r'name="nonce" value="([^"]+)"', form.text)
-    assert nonce, form.text[:500]
-    answer = client.post("/console/sign-in", data={"token": console.tokens[role], "nonce": nonce.group(1),
-                                                   "next": "/console/"})
-    assert answer.status_code == 303, (role, answer.status_code, answer.text[:300])
-    return client
+    with httpx.Client(base_url=console.base, timeout=60, follow_redirects=False,
+                      headers={"Sec-Fetch-Site": "same-origin"}) as client:
+        form = client.get("/console/sign-in")
+        nonce = re.search(r'name="nonce" value="([^"]+)"', form.text)
+        assert nonce, form.text[:500]
+        answer = client.post("/console/sign-in", data={"token": console.tokens[role], "nonce": nonce.group(1),
+                                                       "next": "/console/"})
+        assert answer.status_code == 303, (role, answer.status_code, answer.text[:300])
+        yield client
 
 
 def csrf_of(html: str) -> str:
