@@ -6,11 +6,44 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import MapperDeserialisationError
+
 from archive.audit_trail import checkpoint_dict
+from domain.errors import NotFound
+from service import views
 from service.application import RealtyLedger, as_uuid
 
 EVENT_FIELDS = ("version", "name", "occurred_at", "recorded_at", "actor_id", "actor_role", "on_behalf_of",
                 "correlation_id")
+
+
+def readable_history(ledger: RealtyLedger, record_id: str) -> list[dict[str, Any]]:
+    """The record's history as an auditor reads it: every stored event, and one whose row no longer
+    opens (its ciphertext changed, copied from another row, its key gone astray) listed as
+    ``damaged`` with what the row says in clear (version, topic) instead of failing the whole read —
+    the damaged event is the finding, and the events around it are the context.
+
+    A record that is missing is ``NotFound`` as ``RealtyLedger.history``; the events of a record
+    whose personal data was erased still open (their personal fields read as erased).
+    """
+    record = as_uuid(record_id)
+    events = []
+    for stored in ledger.recorder.select_events(record):
+        try:
+            events.append(views.describe_event(ledger.mapper.to_domain_event(stored)))
+        except MapperDeserialisationError:
+            events.append({"version": stored.originator_version, "event": stored.topic, "name": None,
+                           "damaged": True, "data": {}})
+    if not events:
+        raise NotFound("record", record)
+    return events
+
+
+def stored_kind(ledger: RealtyLedger, record_id: str) -> str | None:
+    """A record's kind from the clear topic of its first stored event (``realty.customer.received``
+    is a customer's), without opening anything; None for no such record."""
+    first = ledger.recorder.select_events(as_uuid(record_id), limit=1)
+    return first[0].topic.split(".")[1] if first else None
 
 
 def history_with_proofs(ledger: RealtyLedger, record_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:

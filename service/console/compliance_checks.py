@@ -66,10 +66,12 @@ def event_badge(inclusion: Mapping[str, Any] | None, checkpoint: Mapping[str, An
 
 
 def badges(history: Mapping[str, Any], public_keys: Mapping[str, Ed25519PublicKey]) -> tuple[bool, list[str]]:
-    """Whether the history's checkpoint holds, and each event's badge, in the history's order."""
+    """Whether the history's checkpoint holds, and each event's badge, in the history's order (an
+    event whose stored row no longer opens has failed, whatever its proof says)."""
     checkpoint = history.get("checkpoint")
     ok = checkpoint_holds(checkpoint, public_keys)
-    return ok, [event_badge(e.get("inclusion"), checkpoint, ok) for e in history.get("events", [])]
+    return ok, [FAILED if e.get("damaged") else event_badge(e.get("inclusion"), checkpoint, ok)
+                for e in history.get("events", [])]
 
 
 def version_at(events: Iterable[Mapping[str, Any]], moment: datetime) -> int | None:

@@ -53,7 +53,7 @@ async def _kind_of(user: Any, record: str) -> str | None:
         except ApiError as e:
             if e.status == 404:
                 continue
-            if e.status == 422:
+            if e.status == 422 or e.code == "record_damaged":  # damaged, but of this kind: its timeline says how
                 return kind
             raise
         return kind  # (an API that answered the question after all: the kind is right)

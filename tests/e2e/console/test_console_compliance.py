@@ -277,6 +277,26 @@ def reseal(console: Console, record_id: str, version: int, change: Callable[[dic
                          (state, uuid.UUID(record_id), version))
 
 
+def flip_a_byte(console: Console, record_id: str, version: int) -> None:
+    """Play an outsider without the keys: change one byte of a stored event's sealed state."""
+    if console.database_url.startswith("sqlite"):
+        with sqlite3.connect(console.database_url.removeprefix("sqlite:///"), timeout=30) as conn:
+            where = (uuid.UUID(record_id).hex, version)
+            (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+                                    where).fetchone()
+            changed = bytes(state[:-1]) + bytes([state[-1] ^ 0x01])
+            conn.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
+                         (changed, *where))
+    else:
+        with psycopg.connect(console.database_url) as conn, conn.transaction():
+            where = (uuid.UUID(record_id), version)
+            (state,) = conn.execute("SELECT state FROM realty_events WHERE originator_id = %s "
+                                    "AND originator_version = %s", where).fetchone()
+            changed = bytes(state[:-1]) + bytes([state[-1] ^ 0x01])
+            conn.execute("UPDATE realty_events SET state = %s WHERE originator_id = %s AND originator_version = %s",
+                         (changed, *where))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_row_changed_behind_the_applications_back_fails_its_badge_and_the_others_stay_verified(
         backend: str, browser: Any, tmp_path: Path) -> None:
@@ -306,11 +326,23 @@ def test_a_row_changed_behind_the_applications_back_fails_its_badge_and_the_othe
             assert report["first_problem"]["kind"] == "modified"
             assert report["first_problem"]["position"] == victim["inclusion"]["position"]
 
+            # An outsider's change (one byte, no keys): the row no longer opens. The history still
+            # answers, listing that event as damaged rather than failing the whole read.
+            flipped = next(e["version"] for e in tampered.json()["events"] if e["version"] != victim["version"])
+            flip_a_byte(console, customer_id, flipped)
+            tampered = officer.get(f"/audit/customers/{customer_id}/history")
+            assert tampered.status_code == 200
+            assert [e["version"] for e in tampered.json()["events"] if e.get("damaged")] == [flipped]
+            refused = officer.get(f"/audit/customers/{customer_id}/as-of", params={"version": flipped})
+            assert refused.status_code == 409 and refused.json()["code"] == "record_damaged"
+
         page = new_page(browser)
         try:
             sign_in(page, console, "compliance_officer", next_path=f"/console/audit/customers/{customer_id}")
-            expected = ["failed" if e["version"] == victim["version"] else "verified" for e in tampered.json()["events"]]
+            expected = ["failed" if e["version"] in (victim["version"], flipped) else "verified"
+                        for e in tampered.json()["events"]]
             assert badges(page) == expected
+            assert page.locator(f"tr[data-event='{flipped}'] [data-damaged]").is_visible()
             assert page.locator(f"tr[data-event='{victim['version']}'] [data-badge]").get_attribute(
                 "data-badge") == "failed"
             screenshot(page, "compliance-timeline-tampered-zh-CN")
