@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.utils import TopicError
 
 from archive.audit_trail import checkpoint_dict
 from domain.errors import NotFound
@@ -21,7 +22,8 @@ def readable_history(ledger: RealtyLedger, record_id: str) -> list[dict[str, Any
     """The record's history as an auditor reads it: every stored event, and one whose row no longer
     opens (its ciphertext changed, copied from another row, its key gone astray) listed as
     ``damaged`` with what the row says in clear (version, topic) instead of failing the whole read —
-    the damaged event is the finding, and the events around it are the context.
+    the damaged event is the finding, and the events around it are the context — and a version
+    missing between two stored ones listed as ``missing``.
 
     A record that is missing is ``NotFound`` as ``RealtyLedger.history``; the events of a record
     whose personal data was erased still open (their personal fields read as erased).
@@ -31,12 +33,17 @@ def readable_history(ledger: RealtyLedger, record_id: str) -> list[dict[str, Any
     for stored in ledger.recorder.select_events(record):
         try:
             events.append(views.describe_event(ledger.mapper.to_domain_event(stored)))
-        except MapperDeserialisationError:
+        except (MapperDeserialisationError, TopicError):  # a sealed state or a topic changed
             events.append({"version": stored.originator_version, "event": stored.topic, "name": None,
                            "damaged": True, "data": {}})
     if not events:
         raise NotFound("record", record)
-    return events
+    # A version the record skips is a deleted row: listed, so the gap cannot pass unseen. (A deleted
+    # last row leaves no gap: only the log's verification finds it, by the chain and the roots.)
+    present = {e["version"] for e in events}
+    for version in sorted(set(range(1, max(present) + 1)) - present):
+        events.append({"version": version, "event": None, "name": None, "missing": True, "data": {}})
+    return sorted(events, key=lambda e: e["version"])
 
 
 def stored_kind(ledger: RealtyLedger, record_id: str) -> str | None:

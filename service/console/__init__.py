@@ -8,6 +8,7 @@ signed-in user (``api_client``), so the console follows the API's permission tab
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -15,7 +16,14 @@ from fastapi.staticfiles import StaticFiles
 
 from service.console.api_client import ApiError
 from service.console.render import page, redirect, secure
-from service.console.session import ConsoleForbidden, FormRefused, SignInRequired, viewer
+from service.console.session import (
+    COOKIE_PATH,
+    SESSION_COOKIE,
+    ConsoleForbidden,
+    FormRefused,
+    SignInRequired,
+    viewer,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -37,8 +45,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:
-        response = redirect(f"/console/sign-in?next={request.url.path}")
-        response.delete_cookie("realty_console", path="/console")
+        # Back to the page after signing in (a form's target is no page: back to the home page).
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = redirect(f"/console/sign-in?{urlencode({'next': target if request.method == 'GET' else '/console/'})}")
+        # Only a token that was sent and refused is dropped. A link followed from another site comes
+        # without the SameSite=Strict cookie: dropping it then would sign the user out for nothing.
+        if request.cookies.get(SESSION_COOKIE):
+            response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
 
     @app.exception_handler(ConsoleForbidden)

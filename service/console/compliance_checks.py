@@ -7,7 +7,13 @@ signature is verified with the signing keys' public halves, and each event's RFC
 proof is walked from its leaf hash (recomputed by the API from the event's row as stored now,
 ``service.audit_reads``) up to the root that checkpoint signed (``archive.merkle``,
 ``archive.signing``: pure functions, no store). An event recorded after the checkpoint is
-``pending``; anything that does not check out is ``failed``, never an error page.
+``pending``; anything that does not check out is ``failed`` — a changed row, one that no longer
+opens (``damaged``), a version missing between two others, an event moved past the checkpoint.
+A deleted *last* event leaves nothing to badge: the log's verification finds it (chain, roots).
+
+The public keys come from the same server (``GET /audit/public-keys``): the check catches a row
+changed in the store, not a server that lies about its own keys. A witness who must not trust the
+server pins the keys taken out of band (``realty audit public-key``, docs/audit.md §2.4).
 """
 
 from __future__ import annotations
@@ -70,8 +76,17 @@ def badges(history: Mapping[str, Any], public_keys: Mapping[str, Ed25519PublicKe
     event whose stored row no longer opens has failed, whatever its proof says)."""
     checkpoint = history.get("checkpoint")
     ok = checkpoint_holds(checkpoint, public_keys)
-    return ok, [FAILED if e.get("damaged") else event_badge(e.get("inclusion"), checkpoint, ok)
-                for e in history.get("events", [])]
+    events = sorted(history.get("events", []), key=lambda e: e.get("version", 0))
+    marks = {id(e): FAILED if e.get("damaged") or e.get("missing") else event_badge(e.get("inclusion"), checkpoint, ok)
+             for e in events}
+    # A record's events are appended in order: one not yet covered while a later one is covered has
+    # been moved past the checkpoint (its position is stored in clear, outside the seal).
+    covered_later = False
+    for event in reversed(events):
+        if marks[id(event)] == PENDING and covered_later:
+            marks[id(event)] = FAILED
+        covered_later = covered_later or bool((event.get("inclusion") or {}).get("covered"))
+    return ok, [marks[id(e)] for e in history.get("events", [])]
 
 
 def version_at(events: Iterable[Mapping[str, Any]], moment: datetime) -> int | None:

@@ -43,6 +43,11 @@ _SECURITY_HEADERS = {
 }
 
 
+def short_id(record_id: Any) -> str:
+    """An id as the pages show it where space is short (the full id is in the link and its title)."""
+    return str(record_id or "")[:8]
+
+
 def secure(response: Response) -> Response:
     response.headers.update(_SECURITY_HEADERS)
     return response

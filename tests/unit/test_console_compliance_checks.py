@@ -86,6 +86,20 @@ def test_an_event_after_the_checkpoint_is_pending_and_one_claiming_so_before_it_
     assert checks.event_badge(inclusion(3, 7), checkpoint, True) == checks.FAILED
 
 
+def test_an_event_moved_past_the_checkpoint_before_a_covered_later_one_fails_and_a_damaged_or_missing_one_fails() -> None:
+    checkpoint = signed(8)
+    moved = {"version": 2, "inclusion": {"position": 20, "covered": False}}
+    history = {"checkpoint": checkpoint, "events": [
+        {"version": 1, "inclusion": inclusion(1, 8)}, moved, {"version": 3, "inclusion": inclusion(3, 8)},
+        {"version": 4, "inclusion": {"position": 21, "covered": False}}]}
+    # Version 2 cannot honestly come after the checkpoint while version 3 is in it; version 4 can.
+    assert checks.badges(history, PUBLIC) == (True, [checks.VERIFIED, checks.FAILED, checks.VERIFIED, checks.PENDING])
+    damaged = {"checkpoint": checkpoint, "events": [
+        {"version": 1, "inclusion": inclusion(1, 8), "damaged": True},
+        {"version": 2, "inclusion": None, "missing": True}, {"version": 3, "inclusion": inclusion(3, 8)}]}
+    assert checks.badges(damaged, PUBLIC) == (True, [checks.FAILED, checks.FAILED, checks.VERIFIED])
+
+
 def test_each_moment_maps_to_the_last_version_recorded_at_or_before_it() -> None:
     t0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
     events = [{"version": v, "recorded_at": (t0 + timedelta(minutes=10 * v)).isoformat()} for v in (1, 2, 3)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import zlib
 
 import pytest
 
@@ -24,36 +23,18 @@ from archive.content_types import (
     read_bounded,
 )
 from domain.errors import DomainError
+from service.demo.archive_stories import paper, scan
 
 LIMIT = 10 << 20
 ALL = set(SUPPORTED)
 
 
 def minimal_pdf() -> bytes:
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
-    ]
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return paper("test", "content types")  # the demo's one-page PDF: the same bytes a store accepts
 
 
 def minimal_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
-    pixels = zlib.compress(b"\x00\xff")  # filter byte, one white pixel
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return scan("test")  # the demo's small greyscale PNG
 
 
 def minimal_tiff() -> bytes:

@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
+from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.utils import TopicError
 from fastapi import APIRouter, Query
 
 from archive.audit_trail import checkpoint_dict
@@ -140,8 +142,8 @@ def _record(access: Any, aggregate: Aggregate, record_id: str, *, damaged_ok: bo
     as_uuid(record_id, "record_id")
     try:
         return access.load(record_id, KIND[aggregate])
-    except MapperDeserialisationError:
-        # A stored event of the record no longer opens for its row (changed behind the application's
+    except (MapperDeserialisationError, OriginatorVersionError, TopicError):
+        # A stored event of the record no longer opens (or a row is gone, or its topic is changed) for its row (changed behind the application's
         # back). Its kind is still in the clear topic of its first row; only a caller who may see any
         # record is told (every audit role is: a scoped one could not be judged without the state).
         if access.scope is not Scope.ANY or audit_reads.stored_kind(access.ledger, record_id) != KIND[aggregate]:

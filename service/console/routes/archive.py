@@ -21,12 +21,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
+from domain.errors import NotFound
+from service.archive_exports import export_file
 from service.console.api_client import ApiError
 from service.console.forms import idempotency_key, run_form
 from service.console.i18n import parse_instant
-from service.console.render import local_path, page, secure
+from service.console.render import local_path, page, secure, short_id
 from service.console.sections import FORMS, section
 from service.console.session import ConsoleUser, FormDep, UserDep
 
@@ -36,15 +38,10 @@ PAGE_SIZE = 50
 STATUSES = ("open", "filed", "sealed", "disposed")
 RECORD_CLASSES = ("deal_file", "customer_file", "complaint_record")
 FORMATS = ("tar", "zip")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_EXPORT_ID = re.compile(r"^[0-9a-f]{32}$")
-_VERSION = re.compile(r"^[0-9]{1,18}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_VERSION = re.compile(r"[0-9]{1,18}")
 _EXPORT_FIELDS = ("export_id", "file_name", "size", "sha256", "external_identifier", "events", "documents",
                   "tree_size", "format")
-
-
-def short_id(staff_id: Any) -> str:
-    return str(staff_id or "")[:8]
 
 
 def _page_number(raw: str | None) -> int:
@@ -65,7 +62,7 @@ async def files(request: Request, user: UserDep, status: str = "", record_class:
     user.require(*section("files").needs)
     chosen = {"status": status if status in STATUSES else "",
               "record_class": record_class if record_class in RECORD_CLASSES else "",
-              "owner_id": owner_id.strip() if _UUID.match(owner_id.strip()) else ""}
+              "owner_id": owner_id.strip() if _UUID.fullmatch(owner_id.strip()) else ""}
     number = _page_number(page_no)
     answer = await user.api.get("/service-files", limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, **chosen)
     query = urlencode({k: v for k, v in chosen.items() if v})
@@ -97,7 +94,7 @@ async def file_page(request: Request, user: UserDep, file_id: str) -> Response:
 
 
 def _file_id(raw: str) -> str:
-    if not _UUID.match(raw):
+    if not _UUID.fullmatch(raw):
         raise ApiError(404, "not_found", f"no record {raw[:40]} for this caller")
     return raw
 
@@ -111,7 +108,7 @@ def _back(form: dict[str, str], file_id: str) -> str:
 
 def _if_match(form: dict[str, str]) -> dict[str, str]:
     version = form.get("version", "")
-    return {"If-Match": f'"{version}"'} if _VERSION.match(version) else {}
+    return {"If-Match": f'"{version}"'} if _VERSION.fullmatch(version) else {}
 
 
 async def _command(user: ConsoleUser, form: dict[str, str], file_id: str, name: str, path: str, done: str, *,
@@ -229,15 +226,15 @@ async def export(user: UserDep, form: FormDep) -> Response:
 
 
 @router.get("/archive/exports/{export_id}/download", name="console.archive.download")
-async def download(user: UserDep, export_id: str) -> Response:
-    """The package, as the API serves it (``archive.download_export``), as an attachment."""
+async def download(request: Request, user: UserDep, export_id: str) -> Response:
+    """The package as an attachment, as ``GET /archive/exports/{id}`` serves it (same role check,
+    same file), streamed from the disk: the in-process API client would hold a package of any size
+    in memory, several times over."""
     user.require("archive.download_export")
-    if not _EXPORT_ID.match(export_id):
-        raise ApiError(404, "not_found", f"no export {export_id[:40]}")
-    answer = await user.api.raw("GET", f"/archive/exports/{export_id}")
-    media = answer.headers.get("content-type", "application/octet-stream")
-    name = f"{export_id}.{'zip' if 'zip' in media else 'tar'}"
-    response = Response(answer.content, media_type=media, headers={
-        "Content-Disposition": answer.headers.get("content-disposition") or f'attachment; filename="{name}"'})
-    return secure(response)
+    try:
+        path = export_file(request.app.state.ledger.settings, export_id)
+    except NotFound:
+        raise ApiError(404, "not_found", f"no export {export_id[:40]}") from None
+    media = "application/x-tar" if path.suffix == ".tar" else "application/zip"
+    return secure(FileResponse(path, media_type=media, filename=path.name))
 

@@ -2,10 +2,10 @@
 proof checked here against the signed checkpoint), its state as of a moment and what changed
 between two; the log's verification and checkpoints; who read whose personal data; SLA breaches.
 
-Every figure comes from the API as the signed-in user (``user.api``). The one thing read beside it
-is the signing keys' public halves (files, not the store: the trust anchor ``realty verify`` uses
-too), to check the checkpoint's signature ourselves rather than take the server's word for it.
-Record ids travel in URLs; names and phone numbers never do (there is no search by them).
+Every figure comes from the API as the signed-in user (``user.api``), the signing keys' public
+halves too (``GET /audit/public-keys``), with which the page checks the checkpoint's signature and
+each proof itself (``compliance_checks``). Record ids travel in URLs; names and phone numbers never
+do (there is no search by them).
 """
 
 from __future__ import annotations
@@ -142,6 +142,8 @@ async def _as_of(user: Any, kind: str, record: str, at: str) -> dict[str, Any]:
     except ApiError as e:
         if e.status == 404:
             return {"error": "compliance.timeline.nothing_yet", "moment": moment}
+        if e.code == "record_damaged":  # the timeline above says which event
+            return {"error": "compliance.timeline.record_damaged"}
         raise
     return {"state": state, "moment": moment, "related": checks.related_records(state)}
 
@@ -156,7 +158,12 @@ async def _diff(user: Any, kind: str, record: str, events: list[dict[str, Any]],
     versions = checks.version_at(events, first), checks.version_at(events, last)
     if versions[0] is None or versions[1] is None:
         return {"error": "compliance.timeline.nothing_yet", "moment": first if versions[0] is None else last}
-    answer = await user.api.get(f"/audit/{kind}/{record}/diff", **{"from": versions[0], "to": versions[1]})
+    try:
+        answer = await user.api.get(f"/audit/{kind}/{record}/diff", **{"from": versions[0], "to": versions[1]})
+    except ApiError as e:
+        if e.code == "record_damaged":
+            return {"error": "compliance.timeline.record_damaged"}
+        raise
     return {"answer": answer, "from_version": versions[0], "to_version": versions[1], "first": first, "last": last}
 
 
@@ -164,9 +171,11 @@ async def _diff(user: Any, kind: str, record: str, events: list[dict[str, Any]],
 
 
 @router.get("/audit/log", name="console.audit_log")
-async def verification(request: Request, user: UserDep) -> Response:
+async def verification(request: Request, user: UserDep, verify: bool = False) -> Response:
+    """The latest checkpoint, always; the whole log's verification only when asked for (it reads
+    every event: about 100,000 a second, so minutes on a large log, not for every page view)."""
     user.require(*section("verification").needs)
-    report = await user.api.get("/audit/verify")
+    report = await user.api.get("/audit/verify") if verify else None
     try:
         checkpoint = await user.api.get("/audit/checkpoints/latest")
     except ApiError as e:

@@ -26,7 +26,7 @@ from service.api.permissions import Scope, allowed_scope
 from service.console import charts
 from service.console.api_client import ConsoleApi
 from service.console.i18n import format_month, parse_instant
-from service.console.render import page
+from service.console.render import page, short_id
 from service.console.sections import section
 from service.console.session import ConsoleUser, UserDep
 
@@ -70,10 +70,6 @@ class Numbers:
 
     def minutes(self, value: float | None) -> str:
         return "–" if value is None else self.user.t("management.unit.minutes", value=self.decimal(value))
-
-
-def short_id(staff_id: str | None) -> str:
-    return (staff_id or "")[:8]
 
 
 def staff_label(user: ConsoleUser, staff_id: str | None) -> str:

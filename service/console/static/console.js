@@ -5,8 +5,12 @@
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     var shown = document.documentElement.getAttribute("data-zone");
-    var told = document.cookie.split("; ").some(function (c) { return c.indexOf("realty_console_tz=") === 0; });
-    if (zone && zone !== shown && !told) {
+    // What the server was told last: a zone it does not know (shown stays Shanghai) is not told twice.
+    var told = "";
+    document.cookie.split("; ").forEach(function (c) {
+      if (c.indexOf("realty_console_tz=") === 0) { told = decodeURIComponent(c.substring(17)); }
+    });
+    if (zone && zone !== shown && zone !== told) {
       document.cookie = "realty_console_tz=" + encodeURIComponent(zone) + "; path=/console; max-age=31536000; SameSite=Strict";
       location.reload();
     }

@@ -23,8 +23,10 @@ def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield served
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module. Not for the session: Playwright's sync API keeps an event loop
+    running in the thread while it is open, and other modules' tests run asyncio (anyio) there."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 

@@ -106,6 +106,9 @@ def test_a_compliance_officer_walks_from_search_to_timeline_state_diff_log_acces
     sign_in(page, console, "compliance_officer", next_path="/console/audit/log")
     page.click("[data-action=sign-checkpoint]")
     page.wait_for_selector("[data-flash='compliance.log.signed']")
+    assert page.locator("[data-status]").count() == 0  # the whole log is verified only when asked
+    page.click("[data-action=verify]")
+    page.wait_for_url("**/console/audit/log?verify=true")
     assert page.locator("[data-status]").get_attribute("data-status") == "ok"
     assert page.locator("[data-signature]").get_attribute("data-signature") == "verified"
     officer = console.api("compliance_officer")
@@ -297,6 +300,18 @@ def flip_a_byte(console: Console, record_id: str, version: int) -> None:
                          (changed, *where))
 
 
+def delete_row(console: Console, record_id: str, version: int) -> None:
+    """Play an outsider who deletes one stored event of a record."""
+    if console.database_url.startswith("sqlite"):
+        with sqlite3.connect(console.database_url.removeprefix("sqlite:///"), timeout=30) as conn:
+            conn.execute("DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+                         (uuid.UUID(record_id).hex, version))
+    else:
+        with psycopg.connect(console.database_url) as conn, conn.transaction():
+            conn.execute("DELETE FROM realty_events WHERE originator_id = %s AND originator_version = %s",
+                         (uuid.UUID(record_id), version))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_row_changed_behind_the_applications_back_fails_its_badge_and_the_others_stay_verified(
         backend: str, browser: Any, tmp_path: Path) -> None:
@@ -336,17 +351,26 @@ def test_a_row_changed_behind_the_applications_back_fails_its_badge_and_the_othe
             refused = officer.get(f"/audit/customers/{customer_id}/as-of", params={"version": flipped})
             assert refused.status_code == 409 and refused.json()["code"] == "record_damaged"
 
+            # A row deleted from the middle: the history lists the gap as a missing event.
+            events = tampered.json()["events"]
+            deleted = next(e["version"] for e in events[1:-1] if e["version"] not in (victim["version"], flipped))
+            delete_row(console, customer_id, deleted)
+            tampered = officer.get(f"/audit/customers/{customer_id}/history")
+            assert tampered.status_code == 200
+            assert [e["version"] for e in tampered.json()["events"] if e.get("missing")] == [deleted]
+
         page = new_page(browser)
         try:
             sign_in(page, console, "compliance_officer", next_path=f"/console/audit/customers/{customer_id}")
-            expected = ["failed" if e["version"] in (victim["version"], flipped) else "verified"
+            expected = ["failed" if e["version"] in (victim["version"], flipped, deleted) else "verified"
                         for e in tampered.json()["events"]]
             assert badges(page) == expected
             assert page.locator(f"tr[data-event='{flipped}'] [data-damaged]").is_visible()
+            assert page.locator(f"tr[data-event='{deleted}'] [data-missing]").is_visible()
             assert page.locator(f"tr[data-event='{victim['version']}'] [data-badge]").get_attribute(
                 "data-badge") == "failed"
             screenshot(page, "compliance-timeline-tampered-zh-CN")
-            page.goto(f"{console.base}/console/audit/log")
+            page.goto(f"{console.base}/console/audit/log?verify=true")
             assert page.locator("[data-status]").get_attribute("data-status") == "damaged"
             assert page.locator("[data-first-problem]").get_attribute("data-first-problem") == "modified"
             screenshot(page, "compliance-log-tampered-zh-CN")
