@@ -221,7 +221,13 @@ def _download_and_verify(page: Any, console: Console, tmp_path: Path, name: str)
     saved = tmp_path / f"{name}-{download.suggested_filename}"
     download.save_as(saved)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == sha256
-    verified = realty("archive", "verify", str(saved), database_url=console.database_url, cwd=console.home)
+    # As a third party would: the public keys handed over out of band, no store, another directory.
+    keys = tmp_path / f"{name}-keys.txt"
+    exported = realty("audit", "public-key", "--out", str(keys), database_url=console.database_url, cwd=console.home)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    outsider = tmp_path / f"{name}-outsider"
+    outsider.mkdir()
+    verified = realty("archive", "verify", str(saved), "--public-key", str(keys), cwd=outsider)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "VERIFIED" in verified.stdout
 
