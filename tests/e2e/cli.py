@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,9 @@ def realty(*args: str, database_url: str | None = None, timeout: float = 600, cw
     return subprocess.run(
         [str(REALTY), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
     )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

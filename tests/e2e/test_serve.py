@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,45 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.cli import REALTY, realty
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.cli import REALTY, free_port, realty  # noqa: F401 - free_port: imported from here
+from tests.e2e.console.harness import served_console
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``realty run`` on a fresh store: demo data, demo tokens, then the API on a free port."""
-    url = f"sqlite:///{tmp_path / 'var' / 'realty.sqlite3'}"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_") or k == "REALTY_MASTER_KEYS"}
-    env["REALTY_DATABASE_URL"] = url
-    output = (tmp_path / SERVER_OUTPUT).open("w", encoding="utf-8")  # what an operator would see
-    process = subprocess.Popen(
-        [str(REALTY), "run", "--customers", "10", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"realty run exited: {server_output(tmp_path)}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the API did not come up within 120 s")
-        yield base, str(tmp_path)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        output.close()
+    with served_console(tmp_path, "sqlite", customers=10) as console:
+        yield console.base, str(tmp_path)
 
 
 SERVER_OUTPUT = "server-output.txt"

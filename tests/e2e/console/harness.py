@@ -23,8 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import scratch_postgres_database
-from tests.e2e.cli import REALTY
-from tests.e2e.test_serve import free_port
+from tests.e2e.cli import REALTY, free_port
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
