@@ -178,6 +178,7 @@ PERMISSIONS: dict[str, dict[Role, Scope] | str] = {
     "audit.verify": _AUDIT,
     "audit.latest_checkpoint": _AUDIT,
     "audit.public_keys": _AUDIT,
+    "audit.checkpoints": _AUDIT,
     "audit.checkpoint": _AUDIT,
     "audit.inclusion_proof": _AUDIT,
     "audit.consistency_proof": _AUDIT,

@@ -21,8 +21,8 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("search", "/console/audit/search", ("audit.history", "audit.public_keys"), "compliance"),
-    Section("verification", "/console/audit/log", ("audit.verify", "audit.latest_checkpoint", "audit.public_keys"),
-            "compliance"),
+    Section("verification", "/console/audit/log",
+            ("audit.verify", "audit.latest_checkpoint", "audit.checkpoints", "audit.public_keys"), "compliance"),
     Section("access_log", "/console/audit/access-log", ("audit.access_log",), "compliance"),
     Section("sla", "/console/audit/sla-breaches", ("views.service_desk", "audit.history"), "compliance"),
     Section("files", "/console/archive/files", ("service_files.list",), "archive"),

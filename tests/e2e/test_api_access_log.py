@@ -107,3 +107,21 @@ def test_the_public_keys_route_gives_the_keys_that_verify_the_latest_checkpoint(
     latest = api.get("/audit/checkpoints/latest", headers=auth(tokens["compliance"])).json()
     verify_checkpoint(Checkpoint.from_json(json.dumps(latest)), keys)  # raises if it does not verify
     assert_problem(api.get("/audit/public-keys", headers=auth(tokens["consultant"])), 403, "forbidden")
+
+
+def test_the_checkpoints_route_lists_every_signed_checkpoint_newest_first(
+    api: TestClient, tokens: dict[str, str], app: RealtyLedger  # noqa: F811
+) -> None:
+    receive(api, tokens["consultant"])
+    first = app.audit.checkpoint()
+    receive(api, tokens["consultant"])
+    second = app.audit.checkpoint()
+    answer = api.get("/audit/checkpoints", headers=auth(tokens["compliance"]), params={"limit": 2})
+    assert answer.status_code == 200
+    listed = answer.json()["checkpoints"]
+    assert [c["tree_size"] for c in listed] == [second.tree_size, first.tree_size]
+    assert listed[0] == api.get("/audit/checkpoints/latest", headers=auth(tokens["compliance"])).json()
+    assert answer.json()["total"] >= 2
+    assert_problem(api.get("/audit/checkpoints", headers=auth(tokens["compliance"]), params={"limit": 0}),
+                   422, "invalid_request")
+    assert_problem(api.get("/audit/checkpoints", headers=auth(tokens["archivist"])), 403, "forbidden")

@@ -70,6 +70,13 @@ def latest_checkpoint(access: AccessDep) -> dict[str, Any]:
     return checkpoint
 
 
+@router.get("/checkpoints", name="audit.checkpoints", summary="The signed checkpoints, newest first")
+def checkpoints(access: AccessDep, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> dict[str, Any]:
+    signed = access.ledger.audit.checkpoints.all()
+    return {"total": len(signed),
+            "checkpoints": [checkpoint_dict(c) for c in sorted(signed, key=lambda c: c.tree_size, reverse=True)[:limit]]}
+
+
 @router.get("/public-keys", name="audit.public_keys",
             summary="The public keys that verify checkpoint signatures (as `realty audit public-key` prints them)")
 def public_keys(access: AccessDep) -> dict[str, Any]:

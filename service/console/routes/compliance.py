@@ -183,8 +183,11 @@ async def verification(request: Request, user: UserDep, verify: bool = False) ->
             raise
         checkpoint = None
     keys = await _public_keys(user)
+    signed = await user.api.get("/audit/checkpoints", limit=20)
+    history = [(c, checks.checkpoint_holds(c, keys)) for c in signed["checkpoints"]]
     return page(request, user, "compliance/log.html", title=user.t("nav.verification"), report=report,
-                checkpoint=checkpoint, checkpoint_ok=checks.checkpoint_holds(checkpoint, keys))
+                checkpoint=checkpoint, checkpoint_ok=checks.checkpoint_holds(checkpoint, keys), history=history,
+                history_total=signed["total"])
 
 
 @router.post("/audit/checkpoints", name="console.audit_sign_checkpoint")

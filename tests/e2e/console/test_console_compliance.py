@@ -96,7 +96,10 @@ def test_a_compliance_officer_walks_from_search_to_timeline_state_diff_log_acces
     other = next(c["customer_id"] for c in customers_of(console, service_team) if c["customer_id"] != customer_id)
     still_open, answered_late = late_items(console, other)
     # An event of today at a second of its own, so that two moments around it differ.
-    before_request = datetime.now(UTC).replace(microsecond=0)
+    # A moment whose seconds are not 0: a datetime-local input drops ":00", and the page then reads
+    # the whole minute (up to the end of the last unit typed), which could take in the request.
+    while (before_request := datetime.now(UTC).replace(microsecond=0)).astimezone(SHANGHAI).second == 0:
+        time.sleep(0.1)
     time.sleep(max(0.0, (before_request + timedelta(seconds=1.2) - datetime.now(UTC)).total_seconds()))
     with console.api("customer_service") as desk:
         raised = desk.post(f"/customers/{customer_id}/requests", json={"subject": "合规审计：询问学区政策"})
@@ -110,8 +113,12 @@ def test_a_compliance_officer_walks_from_search_to_timeline_state_diff_log_acces
     page.click("[data-action=verify]")
     page.wait_for_url("**/console/audit/log?verify=true")
     assert page.locator("[data-status]").get_attribute("data-status") == "ok"
-    assert page.locator("[data-signature]").get_attribute("data-signature") == "verified"
+    assert page.locator("[data-signature]").first.get_attribute("data-signature") == "verified"
     officer = console.api("compliance_officer")
+    signed = officer.get("/audit/checkpoints", params={"limit": 20}).json()["checkpoints"]
+    rows = page.locator("[data-checkpoint-row]")
+    assert rows.evaluate_all("rs => rs.map(r => Number(r.dataset.checkpointRow))") == [c["tree_size"] for c in signed]
+    assert page.locator("[data-checkpoint-row] [data-signature=verified]").count() == len(signed) > 0
     assert officer.get("/audit/verify").json()["clean"] is True
 
     def checkpoint_on_page() -> list[str]:
