@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import BACKENDS, require_postgres
-from tests.e2e.console.harness import CHROMIUM_FLAGS, Console, chromium_path, served_console
+from tests.e2e.console.harness import CHROMIUM_FLAGS, Console, chromium_path, new_page, served_console
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -36,14 +35,6 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def new_page(browser: Any, *, locale: str = "zh-CN", timezone_id: str = "Asia/Shanghai",
-             accept_downloads: bool = False) -> Any:
-    context = browser.new_context(locale=locale, timezone_id=timezone_id, accept_downloads=accept_downloads,
-                                  viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(30_000)
-    return context.new_page()
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context (no cookies) in Chinese, Shanghai time."""
@@ -59,5 +50,3 @@ def english_page(browser: Any) -> Iterator[Any]:
     yield opened
     opened.context.close()
 
-
-__all__ = ["Path", "new_page"]

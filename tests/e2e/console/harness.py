@@ -121,6 +121,14 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=10)
 
 
+def new_page(browser: Any, *, locale: str = "zh-CN", timezone_id: str = "Asia/Shanghai",
+             accept_downloads: bool = False) -> Any:
+    context = browser.new_context(locale=locale, timezone_id=timezone_id, accept_downloads=accept_downloads,
+                                  viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(30_000)
+    return context.new_page()
+
+
 def sign_in(page: Any, console: Console, role: str, *, next_path: str = "/console/") -> None:
     """Through the sign-in form, as a person would: paste the role's demo token, press the button."""
     page.goto(f"{console.base}/console/sign-in?next={next_path}")

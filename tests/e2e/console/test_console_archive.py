@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cli import realty
-from tests.e2e.console.conftest import new_page
-from tests.e2e.console.harness import Console, csrf_of, http_session, screenshot, sign_in
+from tests.e2e.console.harness import Console, csrf_of, http_session, new_page, screenshot, sign_in
 
 
 def api_files(console: Console) -> list[dict[str, Any]]:

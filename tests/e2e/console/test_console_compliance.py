@@ -24,8 +24,7 @@ import pytest
 from service.application import RealtyLedger
 from service.settings import load_settings
 from tests.conftest import BACKENDS, require_postgres
-from tests.e2e.console.conftest import new_page
-from tests.e2e.console.harness import Console, screenshot, served_console, sign_in
+from tests.e2e.console.harness import Console, new_page, screenshot, served_console, sign_in
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the ``page`` fixture's zone
 

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from service.console.charts import percent
-from tests.e2e.console.conftest import new_page
-from tests.e2e.console.harness import Console, screenshot, sign_in
+from tests.e2e.console.harness import Console, new_page, screenshot, sign_in
 
 STAGES = ("reception", "matching", "signing", "transaction", "after_sales", "lost")
 PAGES = ("pipeline", "service-desk", "satisfaction", "process", "reception")
