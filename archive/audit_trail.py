@@ -17,7 +17,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from archive import merkle
-from archive.chain import event_leaf
 from archive.checkpoints import DEFAULT_ORIGIN, Checkpointer, CheckpointJournal, CheckpointStore
 from archive.signing import Checkpoint, KeyringMissing, SigningKeyring
 from archive.sql import Database
@@ -163,16 +162,6 @@ class AuditTrail:
         rows = self.db.query(f"SELECT originator_version, position, {self.db.log_order} FROM {self.index.events} "  # noqa: S608
                              "WHERE originator_id = ? ORDER BY originator_version", (key,))
         return {int(v): EventPosition(int(p), int(n)) for v, p, n in rows}
-
-    def stored_leaves(self, originator_id: Any) -> dict[int, bytes]:
-        """Each version of a record -> the leaf hash of its row as stored now (``archive.chain``),
-        recomputed from the row, not read from the Merkle index: a proof checked with it says
-        whether the event as it is stored now is the one a checkpoint signed."""
-        record = originator_id if isinstance(originator_id, uuid.UUID) else uuid.UUID(str(originator_id))
-        key = record.hex if self.db.backend == "sqlite" else record
-        rows = self.db.query(f"SELECT originator_version, topic, state FROM {self.index.events} "  # noqa: S608
-                             "WHERE originator_id = ?", (key,))
-        return {int(v): event_leaf(record, int(v), topic, bytes(state)) for v, topic, state in rows}
 
     def proofs_for(self, originator_id: Any, checkpoint: Checkpoint | None = None) -> dict[int, dict[str, Any]]:
         """Each version of a record -> its inclusion proof against the latest checkpoint (or the one

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import TopicError
 
 from archive.audit_trail import checkpoint_dict
+from archive.chain import event_leaf
 from domain.errors import NotFound
 from service import views
 from service.application import RealtyLedger, as_uuid
@@ -18,7 +19,13 @@ EVENT_FIELDS = ("version", "name", "occurred_at", "recorded_at", "actor_id", "ac
                 "correlation_id")
 
 
-def readable_history(ledger: RealtyLedger, record_id: str) -> list[dict[str, Any]]:
+def stored_events(ledger: RealtyLedger, record_id: str) -> list[StoredEvent]:
+    """A record's rows as stored, read once for both its history and its proofs' leaves."""
+    return list(ledger.recorder.select_events(as_uuid(record_id)))
+
+
+def readable_history(ledger: RealtyLedger, record_id: str,
+                     stored: list[StoredEvent] | None = None) -> list[dict[str, Any]]:
     """The record's history as an auditor reads it: every stored event, and one whose row no longer
     opens (its ciphertext changed, copied from another row, its key gone astray) listed as
     ``damaged`` with what the row says in clear (version, topic) instead of failing the whole read —
@@ -30,11 +37,11 @@ def readable_history(ledger: RealtyLedger, record_id: str) -> list[dict[str, Any
     """
     record = as_uuid(record_id)
     events = []
-    for stored in ledger.recorder.select_events(record):
+    for row in stored if stored is not None else stored_events(ledger, record_id):
         try:
-            events.append(views.describe_event(ledger.mapper.to_domain_event(stored)))
+            events.append(views.describe_event(ledger.mapper.to_domain_event(row)))
         except (MapperDeserialisationError, TopicError):  # a sealed state or a topic changed
-            events.append({"version": stored.originator_version, "event": stored.topic, "name": None,
+            events.append({"version": row.originator_version, "event": row.topic, "name": None,
                            "damaged": True, "data": {}})
     if not events:
         raise NotFound("record", record)
@@ -53,7 +60,8 @@ def stored_kind(ledger: RealtyLedger, record_id: str) -> str | None:
     return first[0].topic.split(".")[1] if first else None
 
 
-def history_with_proofs(ledger: RealtyLedger, record_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def history_with_proofs(ledger: RealtyLedger, record_id: str, events: list[dict[str, Any]],
+                        stored: list[StoredEvent] | None = None) -> dict[str, Any]:
     """``events`` (the record's history, as the reader may see it) with each one's inclusion proof
     against the latest checkpoint.
 
@@ -64,7 +72,8 @@ def history_with_proofs(ledger: RealtyLedger, record_id: str, events: list[dict[
     record = as_uuid(record_id)
     latest = ledger.audit.latest_checkpoint()  # read once: the proofs are against the checkpoint answered
     proofs = ledger.audit.proofs_for(record, latest)
-    leaves = ledger.audit.stored_leaves(record)
+    leaves = {row.originator_version: event_leaf(record, row.originator_version, row.topic, row.state)
+              for row in (stored if stored is not None else stored_events(ledger, record_id))}
     for version, proof in proofs.items():
         if proof.get("covered") and version in leaves:
             proof["leaf_hash"] = leaves[version].hex()

@@ -166,9 +166,10 @@ def _record(access: Any, aggregate: Aggregate, record_id: str, *, damaged_ok: bo
             summary="Every event of a record with who, when, role, correlation, and its inclusion proof")
 def history(aggregate: Aggregate, record_id: str, access: AccessDep) -> dict[str, Any]:
     _record(access, aggregate, record_id, damaged_ok=True)  # the history lists a damaged event as such
-    events = access.disclose(record_id, KIND[aggregate], FULL_VIEW, audit_reads.readable_history(access.ledger, record_id),
-                             redact_events)
-    return {**audit_reads.history_with_proofs(access.ledger, record_id, events), "kind": KIND[aggregate]}
+    stored = audit_reads.stored_events(access.ledger, record_id)  # one read: the events and their leaves
+    events = access.disclose(record_id, KIND[aggregate], FULL_VIEW,
+                             audit_reads.readable_history(access.ledger, record_id, stored), redact_events)
+    return {**audit_reads.history_with_proofs(access.ledger, record_id, events, stored), "kind": KIND[aggregate]}
 
 
 @router.get("/{aggregate}/{record_id}/as-of", name="audit.as_of",
